@@ -1,0 +1,77 @@
+// lowp: exact uint8 integer kernels for quantized inference (gemmlowp / TFLite
+// integer semantics). This is the public C++ API of the core library; it has
+// no Python in it. Arguments are trusted: the Python bindings (or a C++ caller)
+// validate shapes, ranges and dtypes before calling in.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lowp {
+
+// ---------------------------------------------------------------------------
+// Paths (ISA variants). One build carries every path its architecture can
+// have; the best one the running CPU supports is picked on first use.
+enum class Path : int { kScalar = 0, kAvx2 = 1, kNeon = 2, kNeonDot = 3 };
+constexpr int kNumPaths = 4;
+
+const char* path_name(Path path);
+// Parses "scalar", "avx2", "neon", "neon_dot". Returns false for other names.
+bool path_from_name(const std::string& name, Path* path);
+
+// Paths this CPU (and OS) can run, best last.
+std::vector<Path> available_paths();
+bool path_available(Path path);
+// The path kernels run on now. Starts as the best available one.
+Path active_path();
+// Forces a path; returns false (and changes nothing) if it is not available.
+bool set_active_path(Path path);
+
+struct CpuInfo {
+  std::string arch;                   // "x86_64", "aarch64" or "other"
+  std::vector<std::string> features;  // e.g. "avx2", "fma", "asimddp"
+};
+CpuInfo cpu_info();
+
+// ---------------------------------------------------------------------------
+// Threads. Work is split so that results never depend on the thread count.
+int default_num_threads();  // cores this process may run on
+int num_threads();
+void set_num_threads(int n);  // n >= 1
+
+// ---------------------------------------------------------------------------
+// Fixed-point arithmetic (gemmlowp semantics, DESIGN.md section 2). These are
+// the scalar definitions; the kernels below are bit-identical to them.
+
+// real -> (m0, shift) with m0 in [2^30, 2^31 - 1] (or 0) and shift <= 30.
+// Returns false (and writes (0, 0)) for a NaN, infinite or negative real or
+// one whose shift would exceed 30; 0 and reals below 2^-32 give (0, 0).
+bool quantize_multiplier(double real, int32_t* multiplier, int32_t* shift);
+
+int32_t srdhm(int32_t a, int32_t b);       // SaturatingRoundingDoublingHighMul
+int32_t rdivpot(int32_t x, int exponent);  // RoundingDivideByPOT, 0 <= exponent <= 31
+int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int shift);
+
+// ---------------------------------------------------------------------------
+// Elementwise kernels on flat arrays. Channel parameters repeat with `period`:
+// element i uses multiplier[i % period] and shift[i % period] (period 1 is a
+// per-tensor multiplier). Preconditions: multiplier in [0, 2^31 - 1],
+// shift in [-31, 30], 0 <= qmin <= qmax <= 255, zero_point in [0, 255].
+// They run on the active path and on num_threads() threads.
+
+void requantize_u8(const int32_t* acc, size_t n, const int32_t* multiplier, const int32_t* shift,
+                   size_t period, int32_t zero_point, int32_t qmin, int32_t qmax, uint8_t* out);
+
+void multiply_by_quantized_multiplier_s32(const int32_t* x, size_t n, const int32_t* multiplier,
+                                          const int32_t* shift, size_t period, int32_t* out);
+
+// q = clamp(rint_half_even(x / scale) + zero_point, qmin, qmax), in float32
+// arithmetic. The result is written as uint8 when qmin >= 0, otherwise as
+// int8 (qmin >= -128, qmax <= 127). Returns false if x holds a NaN (the output
+// is then unspecified).
+bool quantize_f32_8bit(const float* x, size_t n, float scale, int32_t zero_point, int32_t qmin,
+                       int32_t qmax, void* out);
+
+}  // namespace lowp

@@ -1,0 +1,150 @@
+// Drivers of the elementwise kernels: they shape the channel parameters for
+// the microkernels and split long arrays across threads.
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "kernels.h"
+
+namespace lowp {
+namespace {
+
+// Per-channel parameters repeat with `period`. A short period wastes the
+// vector lanes (3 channels fill 3 of 8), so it is widened by repetition to
+// a multiple of 8 of at least 64 entries: the same element still meets the
+// same parameters, and the kernels run whole vectors.
+struct Channels {
+  const int32_t* multiplier;
+  const int32_t* shift;
+  size_t period;
+  std::vector<int32_t> wide_multiplier, wide_shift;
+
+  Channels(const int32_t* m, const int32_t* s, size_t p) : multiplier(m), shift(s), period(p) {
+    if (period == 1 || period >= 64) return;
+    size_t wide = std::lcm(period, size_t{8});
+    while (wide < 64) wide *= 2;
+    wide_multiplier.resize(wide);
+    wide_shift.resize(wide);
+    for (size_t i = 0; i < wide; ++i) {
+      wide_multiplier[i] = m[i % period];
+      wide_shift[i] = s[i % period];
+    }
+    multiplier = wide_multiplier.data();
+    shift = wide_shift.data();
+    period = wide;
+  }
+};
+
+// Elements per task: a whole number of periods, large enough that a task is
+// worth waking a thread for.
+size_t task_size(size_t n, size_t period) {
+  constexpr size_t kMinTask = size_t{1} << 16;
+  const size_t threads = static_cast<size_t>(num_threads());
+  size_t size = std::max(kMinTask, (n + 4 * threads - 1) / (4 * threads));
+  const size_t unit = std::lcm(period, size_t{64});
+  return (size + unit - 1) / unit * unit;
+}
+
+struct RequantJob {
+  RequantU8Fn kernel;
+  const int32_t* acc;
+  size_t n, chunk;
+  const Channels* channels;
+  int32_t zero_point, qmin, qmax;
+  uint8_t* out;
+};
+
+struct MulQuantJob {
+  MulQuantS32Fn kernel;
+  const int32_t* x;
+  size_t n, chunk;
+  const Channels* channels;
+  int32_t* out;
+};
+
+struct QuantizeJob {
+  QuantizeF32Fn kernel;
+  const float* x;
+  size_t n, chunk;
+  float scale, zero_point, qmin, qmax;
+  uint8_t flip;
+  uint8_t* out;
+  std::vector<char> ok;  // one flag per task, so tasks write disjoint memory
+};
+
+}  // namespace
+
+void requantize_u8(const int32_t* acc, size_t n, const int32_t* multiplier, const int32_t* shift,
+                   size_t period, int32_t zero_point, int32_t qmin, int32_t qmax, uint8_t* out) {
+  if (n == 0) return;
+  const Channels channels(multiplier, shift, period);
+  RequantJob job = {active_kernels().requant_u8,
+                    acc,
+                    n,
+                    task_size(n, channels.period),
+                    &channels,
+                    zero_point,
+                    qmin,
+                    qmax,
+                    out};
+  parallel_for((n + job.chunk - 1) / job.chunk,
+               [](void* ctx, size_t task) {
+                 const RequantJob& j = *static_cast<const RequantJob*>(ctx);
+                 const size_t begin = task * j.chunk;
+                 const size_t len = std::min(j.chunk, j.n - begin);
+                 j.kernel(j.acc + begin, len, j.channels->multiplier, j.channels->shift,
+                          j.channels->period, j.zero_point, j.qmin, j.qmax, j.out + begin);
+               },
+               &job);
+}
+
+void multiply_by_quantized_multiplier_s32(const int32_t* x, size_t n, const int32_t* multiplier,
+                                          const int32_t* shift, size_t period, int32_t* out) {
+  if (n == 0) return;
+  const Channels channels(multiplier, shift, period);
+  MulQuantJob job = {active_kernels().mulquant_s32, x,         n,
+                     task_size(n, channels.period), &channels, out};
+  parallel_for((n + job.chunk - 1) / job.chunk,
+               [](void* ctx, size_t task) {
+                 const MulQuantJob& j = *static_cast<const MulQuantJob*>(ctx);
+                 const size_t begin = task * j.chunk;
+                 const size_t len = std::min(j.chunk, j.n - begin);
+                 j.kernel(j.x + begin, len, j.channels->multiplier, j.channels->shift,
+                          j.channels->period, j.out + begin);
+               },
+               &job);
+}
+
+bool quantize_f32_8bit(const float* x, size_t n, float scale, int32_t zero_point, int32_t qmin,
+                       int32_t qmax, void* out) {
+  if (n == 0) return true;
+  // int8 results are computed as uint8 with every bound moved up by 128 and
+  // the top bit flipped on store: exact, and one kernel serves both.
+  const int32_t bias = qmin < 0 ? 128 : 0;
+  QuantizeJob job = {active_kernels().quantize_f32,
+                     x,
+                     n,
+                     task_size(n, 1),
+                     scale,
+                     static_cast<float>(zero_point + bias),
+                     static_cast<float>(qmin + bias),
+                     static_cast<float>(qmax + bias),
+                     static_cast<uint8_t>(bias ? 0x80 : 0),
+                     static_cast<uint8_t*>(out),
+                     {}};
+  const size_t tasks = (n + job.chunk - 1) / job.chunk;
+  job.ok.assign(tasks, 1);
+  parallel_for(
+      tasks,
+      [](void* ctx, size_t task) {
+        QuantizeJob& j = *static_cast<QuantizeJob*>(ctx);
+        const size_t begin = task * j.chunk;
+        const size_t len = std::min(j.chunk, j.n - begin);
+        j.ok[task] = j.kernel(j.x + begin, len, j.scale, j.zero_point, j.qmin, j.qmax, j.flip,
+                              j.out + begin);
+      },
+      &job);
+  return std::all_of(job.ok.begin(), job.ok.end(), [](char ok) { return ok != 0; });
+}
+
+}  // namespace lowp

@@ -1,0 +1,49 @@
+// The per-path kernel table. Each ISA fills one table in its own translation
+// unit (compiled with that ISA's flags); dispatch.cc picks one table at run
+// time, after CPUID/XGETBV (x86) or the auxiliary vector (aarch64) said the
+// CPU supports it. Nothing outside those files may call an ISA kernel
+// directly. Microkernels never allocate and never validate.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "lowp/lowp.h"
+
+namespace lowp {
+
+// Element i of acc uses multiplier[i % period], shift[i % period]; the driver
+// guarantees that n is a multiple of period or that the call covers the tail.
+using RequantU8Fn = void (*)(const int32_t* acc, size_t n, const int32_t* multiplier,
+                             const int32_t* shift, size_t period, int32_t zero_point, int32_t qmin,
+                             int32_t qmax, uint8_t* out);
+using MulQuantS32Fn = void (*)(const int32_t* x, size_t n, const int32_t* multiplier,
+                               const int32_t* shift, size_t period, int32_t* out);
+// Writes clamp(rint(x / scale) + zero_point, qmin, qmax) ^ flip as a byte;
+// flip = 0x80 turns the biased uint8 result into int8. Returns false on NaN.
+using QuantizeF32Fn = bool (*)(const float* x, size_t n, float scale, float zero_point, float qmin,
+                               float qmax, uint8_t flip, uint8_t* out);
+
+struct KernelTable {
+  RequantU8Fn requant_u8;
+  MulQuantS32Fn mulquant_s32;
+  QuantizeF32Fn quantize_f32;
+};
+
+const KernelTable& scalar_kernels();
+#if defined(__x86_64__) || defined(_M_X64)
+const KernelTable& avx2_kernels();
+#endif
+#if defined(__aarch64__)
+const KernelTable& neon_kernels();
+const KernelTable& neon_dot_kernels();
+#endif
+
+// The table of the active path.
+const KernelTable& active_kernels();
+
+// Runs fn(task) for task in [0, n_tasks) on up to num_threads() threads
+// (the caller is one of them). Tasks must write disjoint outputs.
+void parallel_for(size_t n_tasks, void (*fn)(void* ctx, size_t task), void* ctx);
+
+}  // namespace lowp

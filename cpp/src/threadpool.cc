@@ -1,0 +1,153 @@
+// A small fork-aware thread pool. The caller's thread takes tasks too, so a
+// pool of n threads has n - 1 workers. Work is handed out as task indices
+// from an atomic counter; every task writes its own part of the output, so
+// results do not depend on which thread ran what.
+//
+// One job runs at a time: a second caller (another Python thread, since the
+// GIL is released around kernels) that finds the pool busy runs its job on
+// its own thread instead of waiting.
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "kernels.h"
+
+namespace lowp {
+namespace {
+
+class ThreadPool {
+ public:
+  // Runs the job on `threads` threads; returns when every task is done.
+  void run(size_t n_tasks, void (*fn)(void*, size_t), void* ctx, int threads) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (static_cast<int>(workers_.size()) < threads - 1) {
+        const int index = static_cast<int>(workers_.size());
+        workers_.emplace_back([this, index] { worker_loop(index); });
+      }
+      fn_ = fn;
+      ctx_ = ctx;
+      n_tasks_ = n_tasks;
+      next_.store(0, std::memory_order_relaxed);
+      participants_ = threads - 1;
+      pending_ = threads - 1;
+      ++generation_;
+    }
+    work_cv_.notify_all();
+    take_tasks(fn, ctx, n_tasks);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_cv_.wait(lock, [this] { return pending_ == 0; });
+  }
+
+  std::mutex& submit_mutex() { return submit_mutex_; }
+
+ private:
+  void take_tasks(void (*fn)(void*, size_t), void* ctx, size_t n_tasks) {
+    for (size_t t = next_.fetch_add(1); t < n_tasks; t = next_.fetch_add(1)) fn(ctx, t);
+  }
+
+  void worker_loop(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+      void (*fn)(void*, size_t);
+      void* ctx;
+      size_t n_tasks;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        work_cv_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (index >= participants_) continue;
+        fn = fn_;
+        ctx = ctx_;
+        n_tasks = n_tasks_;
+      }
+      take_tasks(fn, ctx, n_tasks);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --pending_;
+      }
+      done_cv_.notify_one();
+    }
+  }
+
+  std::mutex submit_mutex_;
+  std::mutex mutex_;
+  std::condition_variable work_cv_, done_cv_;
+  std::vector<std::thread> workers_;
+  uint64_t generation_ = 0;
+  void (*fn_)(void*, size_t) = nullptr;
+  void* ctx_ = nullptr;
+  size_t n_tasks_ = 0;
+  std::atomic<size_t> next_{0};
+  int participants_ = 0;
+  int pending_ = 0;
+};
+
+// The pool is never destroyed: its workers sleep in a wait at process exit,
+// and joining them from a static destructor would race the interpreter's
+// shutdown. After fork() the child has none of the parent's workers, so it
+// gets a fresh pool.
+std::mutex g_pool_mutex;
+ThreadPool* g_pool = nullptr;
+pid_t g_pool_pid = 0;
+
+ThreadPool& pool() {
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  if (g_pool == nullptr || g_pool_pid != getpid()) {
+    g_pool = new ThreadPool();
+    g_pool_pid = getpid();
+  }
+  return *g_pool;
+}
+
+std::atomic<int> g_num_threads{0};
+
+}  // namespace
+
+int default_num_threads() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  const unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+int num_threads() {
+  int n = g_num_threads.load(std::memory_order_relaxed);
+  if (n == 0) {
+    int expected = 0;
+    g_num_threads.compare_exchange_strong(expected, default_num_threads());
+    n = g_num_threads.load(std::memory_order_relaxed);
+  }
+  return n;
+}
+
+void set_num_threads(int n) { g_num_threads.store(n < 1 ? 1 : n, std::memory_order_relaxed); }
+
+void parallel_for(size_t n_tasks, void (*fn)(void* ctx, size_t task), void* ctx) {
+  const int threads =
+      static_cast<int>(std::min<size_t>(static_cast<size_t>(num_threads()), n_tasks));
+  if (threads <= 1) {
+    for (size_t t = 0; t < n_tasks; ++t) fn(ctx, t);
+    return;
+  }
+  ThreadPool& p = pool();
+  std::unique_lock<std::mutex> busy(p.submit_mutex(), std::try_to_lock);
+  if (!busy.owns_lock()) {
+    for (size_t t = 0; t < n_tasks; ++t) fn(ctx, t);
+    return;
+  }
+  p.run(n_tasks, fn, ctx, threads);
+}
+
+}  // namespace lowp

@@ -1,0 +1,169 @@
+// The pybind11 module lowp._core. This layer only converts: the Python code
+// in python/lowp validates every argument and hands over C-contiguous arrays
+// of the right dtype. The checks here are a last line of defence against a
+// crash (a wrong size raises ValueError), not the user-facing messages.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "lowp/lowp.h"
+
+namespace py = pybind11;
+
+namespace {
+
+template <typename T>
+using CArray = py::array_t<T, py::array::c_style>;
+
+// Output arrays are taken as plain arrays and checked, never converted: a
+// converted copy would be written and thrown away.
+template <typename T>
+T* out_data(py::array& a, py::ssize_t n) {
+  if (!a.dtype().equal(py::dtype::of<T>()) || !(a.flags() & py::array::c_style) || !a.writeable() ||
+      a.size() != n) {
+    throw std::invalid_argument(
+        "out must be a writeable C-contiguous array of the right dtype and size");
+  }
+  return static_cast<T*>(a.mutable_data());
+}
+
+void require(bool ok, const char* what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+
+py::dict cpu_info() {
+  const lowp::CpuInfo info = lowp::cpu_info();
+  py::dict d;
+  d["arch"] = info.arch;
+  d["features"] = info.features;
+  return d;
+}
+
+std::vector<std::string> available_paths() {
+  std::vector<std::string> names;
+  for (lowp::Path p : lowp::available_paths()) names.emplace_back(lowp::path_name(p));
+  return names;
+}
+
+void set_path(const std::string& name) {
+  lowp::Path path;
+  if (!lowp::path_from_name(name, &path) || !lowp::set_active_path(path)) {
+    std::string msg = "path must be one of the paths this CPU supports (";
+    const auto names = available_paths();
+    for (size_t i = 0; i < names.size(); ++i) msg += (i ? ", " : "") + names[i];
+    throw py::value_error(msg + "), got '" + name + "'");
+  }
+}
+
+void set_num_threads(int n) {
+  if (n < 1) throw py::value_error("num_threads must be >= 1, got " + std::to_string(n));
+  lowp::set_num_threads(n);
+}
+
+py::tuple quantize_multiplier(const CArray<double>& real) {
+  const py::ssize_t n = real.size();
+  CArray<int32_t> m(n), s(n);
+  const double* r = real.data();
+  int32_t* mp = m.mutable_data();
+  int32_t* sp = s.mutable_data();
+  for (py::ssize_t i = 0; i < n; ++i) {
+    require(lowp::quantize_multiplier(r[i], &mp[i], &sp[i]),
+            "real must be finite, >= 0 and below 2**30 after rounding");
+  }
+  return py::make_tuple(m, s);
+}
+
+void srdhm(const CArray<int32_t>& a, const CArray<int32_t>& b, py::array& out) {
+  require(a.size() == b.size(), "srdhm: sizes differ");
+  const int32_t* ap = a.data();
+  const int32_t* bp = b.data();
+  int32_t* op = out_data<int32_t>(out, a.size());
+  const py::ssize_t n = a.size();
+  py::gil_scoped_release release;
+  for (py::ssize_t i = 0; i < n; ++i) op[i] = lowp::srdhm(ap[i], bp[i]);
+}
+
+void rdivpot(const CArray<int32_t>& x, const CArray<int32_t>& exponent, py::array& out) {
+  require(x.size() == exponent.size(), "rdivpot: sizes differ");
+  const int32_t* xp = x.data();
+  const int32_t* ep = exponent.data();
+  int32_t* op = out_data<int32_t>(out, x.size());
+  const py::ssize_t n = x.size();
+  for (py::ssize_t i = 0; i < n; ++i)
+    require(ep[i] >= 0 && ep[i] <= 31, "exponent must be in [0, 31]");
+  py::gil_scoped_release release;
+  for (py::ssize_t i = 0; i < n; ++i) op[i] = lowp::rdivpot(xp[i], ep[i]);
+}
+
+// Channel parameters: equal lengths, at least one, every value in range.
+void check_channels(const CArray<int32_t>& m, const CArray<int32_t>& s) {
+  require(m.size() >= 1 && m.size() == s.size(), "multiplier and shift sizes differ");
+  for (py::ssize_t i = 0; i < m.size(); ++i) {
+    require(m.data()[i] >= 0, "multiplier must be in [0, 2**31 - 1]");
+    require(s.data()[i] >= -31 && s.data()[i] <= 30, "shift must be in [-31, 30]");
+  }
+}
+
+void mulquant(const CArray<int32_t>& x, const CArray<int32_t>& m, const CArray<int32_t>& s,
+              py::array& out) {
+  check_channels(m, s);
+  require(x.size() % m.size() == 0, "x size is not a multiple of the channel count");
+  const int32_t* xp = x.data();
+  int32_t* op = out_data<int32_t>(out, x.size());
+  py::gil_scoped_release release;
+  lowp::multiply_by_quantized_multiplier_s32(xp, static_cast<size_t>(x.size()), m.data(), s.data(),
+                                             static_cast<size_t>(m.size()), op);
+}
+
+void requantize(const CArray<int32_t>& acc, const CArray<int32_t>& m, const CArray<int32_t>& s,
+                int zero_point, int qmin, int qmax, py::array& out) {
+  check_channels(m, s);
+  require(acc.size() % m.size() == 0, "acc size is not a multiple of the channel count");
+  require(0 <= qmin && qmin <= qmax && qmax <= 255, "need 0 <= qmin <= qmax <= 255");
+  require(0 <= zero_point && zero_point <= 255, "zero_point must be in [0, 255]");
+  const int32_t* ap = acc.data();
+  uint8_t* op = out_data<uint8_t>(out, acc.size());
+  py::gil_scoped_release release;
+  lowp::requantize_u8(ap, static_cast<size_t>(acc.size()), m.data(), s.data(),
+                      static_cast<size_t>(m.size()), zero_point, qmin, qmax, op);
+}
+
+bool quantize_f32(const CArray<float>& x, float scale, int zero_point, int qmin, int qmax,
+                  py::array& out) {
+  require(scale > 0.0f && std::isfinite(scale), "scale must be finite and > 0");
+  const bool is_signed = qmin < 0;
+  require(is_signed ? (qmin >= -128 && qmax <= 127) : (qmax <= 255), "qmin/qmax outside 8 bits");
+  require(qmin <= zero_point && zero_point <= qmax, "zero_point outside [qmin, qmax]");
+  const float* xp = x.data();
+  void* op = is_signed ? static_cast<void*>(out_data<int8_t>(out, x.size()))
+                       : static_cast<void*>(out_data<uint8_t>(out, x.size()));
+  const size_t n = static_cast<size_t>(x.size());
+  py::gil_scoped_release release;
+  return lowp::quantize_f32_8bit(xp, n, scale, zero_point, qmin, qmax, op);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "lowp's compiled core (use the lowp package, which validates arguments).";
+  m.def("cpu_info", &cpu_info);
+  m.def("available_paths", &available_paths);
+  m.def("get_path", [] { return std::string(lowp::path_name(lowp::active_path())); });
+  m.def("set_path", &set_path, py::arg("name"));
+  m.def("get_num_threads", &lowp::num_threads);
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("default_num_threads", &lowp::default_num_threads);
+  m.def("quantize_multiplier", &quantize_multiplier, py::arg("real"));
+  m.def("srdhm", &srdhm, py::arg("a"), py::arg("b"), py::arg("out"));
+  m.def("rdivpot", &rdivpot, py::arg("x"), py::arg("exponent"), py::arg("out"));
+  m.def("multiply_by_quantized_multiplier", &mulquant, py::arg("x"), py::arg("multiplier"),
+        py::arg("shift"), py::arg("out"));
+  m.def("requantize", &requantize, py::arg("acc"), py::arg("multiplier"), py::arg("shift"),
+        py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"), py::arg("out"));
+  m.def("quantize_f32", &quantize_f32, py::arg("x"), py::arg("scale"), py::arg("zero_point"),
+        py::arg("qmin"), py::arg("qmax"), py::arg("out"));
+}

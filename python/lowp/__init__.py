@@ -1,0 +1,42 @@
+"""lowp: exact, fast uint8 integer kernels for quantized inference.
+
+Integer results are bit-identical to gemmlowp / TensorFlow Lite's reference
+semantics on every ISA path (scalar, AVX2, NEON, NEON dot-product).
+"""
+
+from __future__ import annotations
+
+from . import reference
+from ._runtime import cpu_info, get_num_threads, get_path, set_num_threads, set_path
+from .fixedpoint import (
+    Requant,
+    multiply_by_quantized_multiplier,
+    quantize_multiplier,
+    rdivpot,
+    requantize,
+    srdhm,
+)
+from .quant import QParams, QuantError, choose_qparams, dequantize, quant_error, quantize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "QParams",
+    "QuantError",
+    "Requant",
+    "choose_qparams",
+    "cpu_info",
+    "dequantize",
+    "get_num_threads",
+    "get_path",
+    "multiply_by_quantized_multiplier",
+    "quant_error",
+    "quantize",
+    "quantize_multiplier",
+    "rdivpot",
+    "reference",
+    "requantize",
+    "set_num_threads",
+    "set_path",
+    "srdhm",
+]

@@ -1,0 +1,100 @@
+"""Argument checks shared by the front end. Every message names the argument."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+
+def int32_array(value, name: str) -> np.ndarray:
+    """An int32 array (any order), refusing every other dtype."""
+    arr = np.asarray(value)
+    if arr.dtype != np.int32:
+        raise TypeError(
+            f"{name} must be an int32 array, got dtype {arr.dtype}"
+            f" (convert with np.asarray({name}, dtype=np.int32))"
+        )
+    return arr
+
+
+def integer_values(value, name: str, low: int, high: int) -> np.ndarray:
+    """A scalar or array of integers in [low, high], as an int64 array."""
+    arr = np.asarray(value)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be an integer or an integer array, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < low or arr.max() > high):
+        bad = arr[(arr < low) | (arr > high)].ravel()[0]
+        raise ValueError(f"{name} must be in [{low}, {high}], got {bad}")
+    return arr
+
+
+def integer(value, name: str, low: int, high: int) -> int:
+    """One integer in [low, high]."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        if not (isinstance(value, np.ndarray) and value.ndim == 0):
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    arr = integer_values(value, name, low, high)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
+    return int(arr)
+
+
+def channel_params(multiplier, shift, channels: int | None, what: str = "acc"):
+    """Validate a multiplier/shift pair, scalar or one per channel.
+
+    Returns two contiguous 1-D int32 arrays of equal length (1 for
+    per-tensor). `channels` is the size of the last axis of the data (1 for
+    a scalar), or None to accept any count.
+    """
+    m = integer_values(multiplier, "multiplier", 0, INT32_MAX)
+    s = integer_values(shift, "shift", -31, 30)
+    for arr, name in ((m, "multiplier"), (s, "shift")):
+        if arr.ndim > 1:
+            raise ValueError(f"{name} must be a scalar or a 1-D array, got shape {arr.shape}")
+    n = max(m.size if m.ndim else 1, s.size if s.ndim else 1)
+    for arr, name in ((m, "multiplier"), (s, "shift")):
+        if arr.ndim == 1 and arr.size not in (1, n):
+            raise ValueError(f"{name} has {arr.size} values but the other parameter has {n}")
+    if n > 1 and channels is not None and channels != n:
+        raise ValueError(
+            f"per-channel multiplier/shift have {n} values but the last axis of {what}"
+            f" has {channels}"
+        )
+    m = np.ascontiguousarray(np.broadcast_to(m.reshape(-1), (n,)), dtype=np.int32)
+    s = np.ascontiguousarray(np.broadcast_to(s.reshape(-1), (n,)), dtype=np.int32)
+    return m, s
+
+
+def out_array(out, shape: tuple, dtype, name: str = "out") -> np.ndarray:
+    """Check a user-supplied output array."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    return out
+
+
+def into_out(compute, inputs, shape: tuple, dtype, out) -> np.ndarray:
+    """Run compute(dest) where dest is `out` when it can be written directly
+    (C-contiguous, no overlap with an input), else a fresh array that is
+    then copied into `out`."""
+    if out is None:
+        dest = np.empty(shape, dtype=dtype)
+        compute(dest)
+        return dest
+    out_array(out, shape, dtype)
+    direct = out.flags.c_contiguous and not any(np.may_share_memory(out, a) for a in inputs)
+    dest = out if direct else np.empty(shape, dtype=dtype)
+    compute(dest)
+    if dest is not out:
+        out[...] = dest
+    return out

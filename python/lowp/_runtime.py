@@ -1,0 +1,69 @@
+"""ISA path and thread selection, from Python and from the environment.
+
+``LOWP_PATH`` (a path name) and ``LOWP_NUM_THREADS`` (an integer >= 1) are
+read once, when lowp is imported; a bad value raises there, naming the
+variable.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import _core
+
+
+def cpu_info() -> dict[str, Any]:
+    """arch, CPU features, the paths this CPU can run, the active path, threads."""
+    info = dict(_core.cpu_info())
+    info["paths"] = list(_core.available_paths())
+    info["path"] = _core.get_path()
+    info["threads"] = _core.get_num_threads()
+    return info
+
+
+def get_path() -> str:
+    """The ISA path kernels run on now: "scalar", "avx2", "neon" or "neon_dot"."""
+    return _core.get_path()
+
+
+def set_path(name: str) -> None:
+    """Force an ISA path; a path this CPU lacks is a ValueError listing the available ones."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a path name (str), got {type(name).__name__}")
+    _core.set_path(name)
+
+
+def get_num_threads() -> int:
+    """Threads a kernel call may use (the caller's thread included)."""
+    return _core.get_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Set the thread count (>= 1). Results never depend on it."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    _core.set_num_threads(n)
+
+
+def _apply_environment() -> None:
+    path = os.environ.get("LOWP_PATH")
+    if path:
+        try:
+            _core.set_path(path)
+        except ValueError as err:
+            raise ValueError(f"LOWP_PATH: {err}") from None
+    threads = os.environ.get("LOWP_NUM_THREADS")
+    if threads:
+        try:
+            n = int(threads)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"LOWP_NUM_THREADS must be an integer >= 1, got {threads!r}")
+        _core.set_num_threads(n)
+
+
+_apply_environment()
