@@ -7,7 +7,6 @@ work runs in C++ on the active ISA path with the GIL released.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 
@@ -43,9 +42,7 @@ def quantize_multiplier(real):
     try:
         m0, shift = _core.quantize_multiplier(values)
     except ValueError:
-        raise ValueError(
-            f"real must be below 2**30 (shift <= 30), got {values.max()}"
-        ) from None
+        raise ValueError(f"real must be below 2**30 (shift <= 30), got {values.max()}") from None
     if arr.ndim == 0:
         return int(m0[0]), int(shift[0])
     return m0.reshape(arr.shape), shift.reshape(arr.shape)
@@ -163,7 +160,7 @@ class Requant:
         weight_scale,
         output_scale,
         output_zero_point,
-        activation: Optional[str] = None,
+        activation: str | None = None,
     ) -> Requant:
         """TFLite's output stage from real scales.
 
@@ -189,7 +186,7 @@ class Requant:
             qmin = max(qmin, zp)
         if activation == "relu6":
             six = np.float32(6.0) / np.float32(s_out)
-            qmax = min(qmax, zp + int(math.floor(float(six) + 0.5)))
+            qmax = min(qmax, zp + math.floor(float(six) + 0.5))
         return cls(m, s, zp, qmin, qmax)
 
     def __call__(self, acc, out=None) -> np.ndarray:
@@ -200,17 +197,16 @@ class Requant:
                 f"acc's last axis must have {self.channels} channels (one per multiplier), "
                 f"got {got}"
             )
-        return _requantize(acc, self.multiplier, self.shift, self.zero_point, self.qmin,
-                           self.qmax, out)
+        return _requantize(
+            acc, self.multiplier, self.shift, self.zero_point, self.qmin, self.qmax, out
+        )
 
     def __repr__(self) -> str:
         if self.channels == 1:
             mult = f"multiplier={int(self.multiplier[0])}, shift={int(self.shift[0])}"
         else:
             mult = f"{self.channels} channels"
-        return (
-            f"Requant({mult}, zero_point={self.zero_point}, qmin={self.qmin}, qmax={self.qmax})"
-        )
+        return f"Requant({mult}, zero_point={self.zero_point}, qmin={self.qmin}, qmax={self.qmax})"
 
 
 def _scale(value, name: str, allow_vector: bool) -> np.ndarray:

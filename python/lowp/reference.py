@@ -37,7 +37,7 @@ def _quantize_multiplier_one(real: float) -> tuple[int, int]:
         return 0, 0
     q, e = math.frexp(real)
     scaled = q * 2**31  # exact: a power-of-two scaling
-    m0 = int(math.floor(scaled + 0.5))  # half away from zero (scaled > 0)
+    m0 = math.floor(scaled + 0.5)  # half away from zero (scaled > 0)
     if m0 == 2**31:
         m0 //= 2
         e += 1

@@ -89,8 +89,16 @@ def main() -> None:
     lines += [f"value {v}" for v in vals]
     lines += [f"multiplier {m}" for m in MULTIPLIERS]
     lines += [f"quantize_multiplier {r.hex()} {m} {s}" for r, m, s in QUANTIZE_MULTIPLIER]
-    srdhm_cases = {(INT32_MIN, INT32_MIN), (INT32_MIN, INT32_MAX), (INT32_MAX, INT32_MAX),
-                   (INT32_MIN, 1), (INT32_MAX, 1), (-1, 1), (1, 1), (0, INT32_MIN)}
+    srdhm_cases = {
+        (INT32_MIN, INT32_MIN),
+        (INT32_MIN, INT32_MAX),
+        (INT32_MAX, INT32_MAX),
+        (INT32_MIN, 1),
+        (INT32_MAX, 1),
+        (-1, 1),
+        (1, 1),
+        (0, INT32_MIN),
+    }
     for i in range(31):  # products landing exactly on a half: +-2**30 * odd
         for sign in (1, -1):
             srdhm_cases.add((sign * (1 << i), 1 << (30 - i)))

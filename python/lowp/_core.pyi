@@ -1,0 +1,50 @@
+"""Type stubs for the compiled module lowp._core (python/bindings/module.cc).
+
+The functions trust their arguments' dtypes and contiguity; call them through
+the lowp package, which validates.
+"""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+def cpu_info() -> dict[str, Any]: ...
+def available_paths() -> list[str]: ...
+def get_path() -> str: ...
+def set_path(name: str) -> None: ...
+def get_num_threads() -> int: ...
+def set_num_threads(n: int) -> None: ...
+def default_num_threads() -> int: ...
+def quantize_multiplier(
+    real: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]: ...
+def srdhm(
+    a: npt.NDArray[np.int32], b: npt.NDArray[np.int32], out: npt.NDArray[np.int32]
+) -> None: ...
+def rdivpot(
+    x: npt.NDArray[np.int32], exponent: npt.NDArray[np.int32], out: npt.NDArray[np.int32]
+) -> None: ...
+def multiply_by_quantized_multiplier(
+    x: npt.NDArray[np.int32],
+    multiplier: npt.NDArray[np.int32],
+    shift: npt.NDArray[np.int32],
+    out: npt.NDArray[np.int32],
+) -> None: ...
+def requantize(
+    acc: npt.NDArray[np.int32],
+    multiplier: npt.NDArray[np.int32],
+    shift: npt.NDArray[np.int32],
+    zero_point: int,
+    qmin: int,
+    qmax: int,
+    out: npt.NDArray[np.uint8],
+) -> None: ...
+def quantize_f32(
+    x: npt.NDArray[np.float32],
+    scale: float,
+    zero_point: int,
+    qmin: int,
+    qmax: int,
+    out: npt.NDArray[np.uint8] | npt.NDArray[np.int8],
+) -> bool: ...

@@ -1,0 +1,167 @@
+"""DESIGN.md section 4: every bad input raises TypeError or ValueError naming
+the argument; nothing crashes and nothing returns a wrong answer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import lowp
+
+ACC = np.arange(12, dtype=np.int32).reshape(3, 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int16, np.uint32, bool])
+def test_requantize_refuses_non_int32_accumulators(dtype):
+    with pytest.raises(TypeError, match="acc must be an int32 array"):
+        lowp.requantize(ACC.astype(dtype), 2**30, 0, 0)
+
+
+def test_requantize_refuses_lists_of_python_ints():
+    with pytest.raises(TypeError, match="acc"):
+        lowp.requantize([1, 2, 3], 2**30, 0, 0)
+
+
+@pytest.mark.parametrize("multiplier", [-1, 2**31, [2**30, 2**30, 2**30, -5]])
+def test_multiplier_out_of_range(multiplier):
+    with pytest.raises(ValueError, match="multiplier must be in"):
+        lowp.requantize(ACC, multiplier, 0, 0)
+    with pytest.raises(ValueError, match="multiplier must be in"):
+        lowp.multiply_by_quantized_multiplier(ACC, multiplier, 0)
+
+
+def test_multiplier_must_be_integer():
+    with pytest.raises(TypeError, match="multiplier"):
+        lowp.requantize(ACC, 0.5, 0, 0)
+
+
+@pytest.mark.parametrize("shift", [-32, 31, 100, [0, 0, 0, 31]])
+def test_shift_out_of_range(shift):
+    with pytest.raises(ValueError, match="shift must be in"):
+        lowp.requantize(ACC, 2**30, shift, 0)
+    with pytest.raises(ValueError, match="shift must be in"):
+        lowp.Requant(2**30, shift, 0)
+
+
+@pytest.mark.parametrize(
+    ("qmin", "qmax", "name"), [(10, 5, "qmin must be <= qmax"), (-1, 255, "qmin"), (0, 256, "qmax")]
+)
+def test_bad_clamp(qmin, qmax, name):
+    with pytest.raises(ValueError, match=name):
+        lowp.requantize(ACC, 2**30, 0, 0, qmin=qmin, qmax=qmax)
+    with pytest.raises(ValueError, match=name):
+        lowp.Requant(2**30, 0, 0, qmin, qmax)
+
+
+@pytest.mark.parametrize("zero_point", [-1, 256])
+def test_bad_zero_point(zero_point):
+    with pytest.raises(ValueError, match="zero_point"):
+        lowp.requantize(ACC, 2**30, 0, zero_point)
+
+
+def test_float_zero_point():
+    with pytest.raises(TypeError, match="zero_point"):
+        lowp.requantize(ACC, 2**30, 0, 1.5)
+
+
+@pytest.mark.parametrize("n", [3, 5, 1000])
+def test_per_channel_wrong_length(n):
+    m = np.full(n, 2**30, dtype=np.int32)
+    s = np.zeros(n, dtype=np.int32)
+    with pytest.raises(ValueError, match="last axis of acc has 4"):
+        lowp.requantize(ACC, m, s, 0)
+    with pytest.raises(ValueError, match="last axis"):
+        lowp.multiply_by_quantized_multiplier(ACC, m, s)
+    with pytest.raises(ValueError, match="channels"):
+        lowp.Requant(m, s, 0)(ACC)
+
+
+def test_multiplier_and_shift_lengths_differ():
+    with pytest.raises(ValueError, match="has 3 values"):
+        lowp.requantize(ACC, [2**30] * 4, [0, 0, 0], 0)
+
+
+def test_two_dimensional_multiplier():
+    with pytest.raises(ValueError, match="1-D"):
+        lowp.requantize(ACC, np.full((2, 2), 2**30), 0, 0)
+
+
+@pytest.mark.parametrize("real", [math.nan, math.inf, -math.inf, -0.5, 2.0**30, 2.0**40])
+def test_quantize_multiplier_bad_reals(real):
+    with pytest.raises(ValueError, match="real"):
+        lowp.quantize_multiplier(real)
+    with pytest.raises(ValueError, match="real"):
+        lowp.quantize_multiplier(np.array([0.5, real]))
+
+
+def test_quantize_multiplier_rounding_up_to_2_30_is_refused():
+    # The mantissa of this real rounds up to 1.0, which moves the shift to 31.
+    with pytest.raises(ValueError, match="real"):
+        lowp.quantize_multiplier(np.nextafter(2.0**30, 0))
+
+
+def test_quantize_multiplier_wrong_type():
+    with pytest.raises(TypeError, match="real"):
+        lowp.quantize_multiplier("0.5")
+
+
+def test_rdivpot_bad_exponent():
+    for e in (-1, 32):
+        with pytest.raises(ValueError, match="exponent"):
+            lowp.rdivpot(np.int32(5), e)
+
+
+def test_srdhm_operands():
+    with pytest.raises(TypeError, match="a must be an int32"):
+        lowp.srdhm(np.array([1.0]), 1)
+    with pytest.raises(ValueError, match="b must be in"):
+        lowp.srdhm(1, 2**31)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        lowp.srdhm(np.zeros(3, np.int32), np.zeros(4, np.int32))
+
+
+@pytest.mark.parametrize(
+    ("out", "error", "match"),
+    [
+        (np.zeros((3, 4), np.int32), TypeError, "out must have dtype uint8"),
+        (np.zeros((4, 3), np.uint8), ValueError, "out must have shape"),
+        ([0] * 12, TypeError, "out must be a numpy array"),
+    ],
+)
+def test_bad_out(out, error, match):
+    with pytest.raises(error, match=match):
+        lowp.requantize(ACC, 2**30, 0, 0, out=out)
+
+
+def test_readonly_out():
+    out = np.zeros((3, 4), np.uint8)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out must be writeable"):
+        lowp.requantize(ACC, 2**30, 0, 0, out=out)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"input_scale": 0.0}, ValueError, "input_scale"),
+        ({"weight_scale": [0.1, -0.2]}, ValueError, "weight_scale"),
+        ({"output_scale": math.nan}, ValueError, "output_scale"),
+        ({"output_scale": math.inf}, ValueError, "output_scale"),
+        ({"output_zero_point": 300}, ValueError, "output_zero_point"),
+        ({"activation": "gelu"}, ValueError, "activation"),
+        ({"input_scale": "x"}, TypeError, "input_scale"),
+        ({"input_scale": 1e30, "output_scale": 1e-30}, ValueError, "real must be below"),
+    ],
+)
+def test_requant_from_scales_bad(kwargs, error, match):
+    args = {
+        "input_scale": 0.5,
+        "weight_scale": 0.25,
+        "output_scale": 0.1,
+        "output_zero_point": 0,
+        **kwargs,
+    }
+    with pytest.raises(error, match=match):
+        lowp.Requant.from_scales(**args)
