@@ -123,7 +123,7 @@ def quantize(x, scale, zero_point, qmin, qmax, axis=None) -> np.ndarray:
     any other input in float64.
     """
     x = np.asarray(x)
-    ftype = np.float32 if x.dtype == np.float32 else np.float64
+    ftype = np.float32 if x.dtype.kind == "f" and x.dtype.itemsize == 4 else np.float64
     xs = x.astype(ftype)
     s = _along(np.asarray(scale, dtype=np.float32).astype(ftype), xs.ndim, axis)
     z = _along(np.asarray(zero_point, dtype=np.int64), xs.ndim, axis)
