@@ -26,14 +26,16 @@ def test_requantize_refuses_lists_of_python_ints():
 
 @pytest.mark.parametrize("multiplier", [-1, 2**31, [2**30, 2**30, 2**30, -5]])
 def test_multiplier_out_of_range(multiplier):
-    with pytest.raises(ValueError, match="multiplier must be in"):
+    with pytest.raises(ValueError, match="m0 must be in"):
         lowp.requantize(ACC, multiplier, 0, 0)
-    with pytest.raises(ValueError, match="multiplier must be in"):
+    with pytest.raises(ValueError, match="m0 must be in"):
         lowp.multiply_by_quantized_multiplier(ACC, multiplier, 0)
+    with pytest.raises(ValueError, match="multiplier must be in"):
+        lowp.Requant(multiplier, 0, 0)
 
 
 def test_multiplier_must_be_integer():
-    with pytest.raises(TypeError, match="multiplier"):
+    with pytest.raises(TypeError, match="m0"):
         lowp.requantize(ACC, 0.5, 0, 0)
 
 

@@ -44,26 +44,27 @@ def integer(value, name: str, low: int, high: int) -> int:
     return int(arr)
 
 
-def channel_params(multiplier, shift, channels: int | None, what: str = "acc"):
+def channel_params(
+    multiplier, shift, channels: int | None, what: str = "acc", m_name: str = "multiplier"
+):
     """Validate a multiplier/shift pair, scalar or one per channel.
 
     Returns two contiguous 1-D int32 arrays of equal length (1 for
     per-tensor). `channels` is the size of the last axis of the data (1 for
     a scalar), or None to accept any count.
     """
-    m = integer_values(multiplier, "multiplier", 0, INT32_MAX)
+    m = integer_values(multiplier, m_name, 0, INT32_MAX)
     s = integer_values(shift, "shift", -31, 30)
-    for arr, name in ((m, "multiplier"), (s, "shift")):
+    for arr, name in ((m, m_name), (s, "shift")):
         if arr.ndim > 1:
             raise ValueError(f"{name} must be a scalar or a 1-D array, got shape {arr.shape}")
     n = max(m.size if m.ndim else 1, s.size if s.ndim else 1)
-    for arr, name in ((m, "multiplier"), (s, "shift")):
+    for arr, name in ((m, m_name), (s, "shift")):
         if arr.ndim == 1 and arr.size not in (1, n):
             raise ValueError(f"{name} has {arr.size} values but the other parameter has {n}")
     if n > 1 and channels is not None and channels != n:
         raise ValueError(
-            f"per-channel multiplier/shift have {n} values but the last axis of {what}"
-            f" has {channels}"
+            f"per-channel {m_name}/shift have {n} values but the last axis of {what} has {channels}"
         )
     m = np.ascontiguousarray(np.broadcast_to(m.reshape(-1), (n,)), dtype=np.int32)
     s = np.ascontiguousarray(np.broadcast_to(s.reshape(-1), (n,)), dtype=np.int32)

@@ -82,15 +82,15 @@ def rdivpot(x, exponent):
     return _result(out, x.ndim == 0)
 
 
-def multiply_by_quantized_multiplier(x, multiplier, shift):
-    """``rdivpot(srdhm(saturate(x * 2**left), multiplier), right)`` with
+def multiply_by_quantized_multiplier(x, m0, shift):
+    """``rdivpot(srdhm(saturate(x * 2**left), m0), right)`` with
     ``left = max(shift, 0)``, ``right = max(-shift, 0)``.
 
-    ``multiplier``/``shift`` are scalars or one value per channel of the last
-    axis of ``x``. Returns int32 of ``x``'s shape.
+    ``m0``/``shift`` are scalars or one value per channel of the last axis of
+    ``x``. Returns int32 of ``x``'s shape.
     """
     x = _int32_operand(x, "x")
-    m, s = _checks.channel_params(multiplier, shift, x.shape[-1] if x.ndim else 1, "x")
+    m, s = _checks.channel_params(m0, shift, x.shape[-1] if x.ndim else 1, "x", "m0")
     out = np.empty(x.shape, dtype=np.int32)
     _core.multiply_by_quantized_multiplier(np.ascontiguousarray(x), m, s, out)
     return _result(out, x.ndim == 0)
@@ -105,16 +105,16 @@ def _clamp_bounds(zero_point, qmin, qmax) -> tuple[int, int, int]:
     return zp, lo, hi
 
 
-def requantize(acc, multiplier, shift, zero_point, *, qmin=0, qmax=255, out=None):
+def requantize(acc, m0, shift, zero_point, *, qmin=0, qmax=255, out=None):
     """int32 accumulators -> uint8:
-    ``clamp(zero_point + multiply_by_quantized_multiplier(acc, m, s), qmin, qmax)``.
+    ``clamp(zero_point + multiply_by_quantized_multiplier(acc, m0, shift), qmin, qmax)``.
 
-    ``acc`` is an int32 array of any shape; ``multiplier``/``shift`` are
-    scalars or one per channel of the last axis. ``out``, if given, is a
+    ``acc`` is an int32 array of any shape; ``m0``/``shift`` are scalars or
+    one per channel of the last axis. ``out``, if given, is a
     uint8 array of ``acc``'s shape.
     """
     acc = _checks.int32_array(acc, "acc")
-    m, s = _checks.channel_params(multiplier, shift, acc.shape[-1] if acc.ndim else 1)
+    m, s = _checks.channel_params(m0, shift, acc.shape[-1] if acc.ndim else 1, "acc", "m0")
     zp, lo, hi = _clamp_bounds(zero_point, qmin, qmax)
     return _requantize(acc, m, s, zp, lo, hi, out)
 
