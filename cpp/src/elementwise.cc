@@ -12,27 +12,47 @@ namespace {
 // Per-channel parameters repeat with `period`. A short period wastes the
 // vector lanes (3 channels fill 3 of 8), so it is widened by repetition to
 // a multiple of 8 of at least 64 entries: the same element still meets the
-// same parameters, and the kernels run whole vectors.
-struct Channels {
-  const int32_t* multiplier;
-  const int32_t* shift;
-  size_t period;
-  std::vector<int32_t> wide_multiplier, wide_shift;
-
-  Channels(const int32_t* m, const int32_t* s, size_t p) : multiplier(m), shift(s), period(p) {
-    if (period == 1 || period >= 64) return;
-    size_t wide = std::lcm(period, size_t{8});
-    while (wide < 64) wide *= 2;
-    wide_multiplier.resize(wide);
-    wide_shift.resize(wide);
-    for (size_t i = 0; i < wide; ++i) {
-      wide_multiplier[i] = m[i % period];
-      wide_shift[i] = s[i % period];
+// same parameters, and the kernels run whole vectors. Every form a kernel
+// needs (left and right shift, rounding mask) is derived here once.
+class Channels {
+ public:
+  Channels(const int32_t* multiplier, const int32_t* shift, size_t period) {
+    size_t wide = period;
+    if (period > 1 && period < 64) {
+      wide = std::lcm(period, size_t{8});
+      while (wide < 64) wide *= 2;
     }
-    multiplier = wide_multiplier.data();
-    shift = wide_shift.data();
-    period = wide;
+    // One block for the six tables; on the stack for the usual sizes, since
+    // a heap allocation per call would cost more than a small requantize.
+    int32_t* block = inline_;
+    if (6 * wide > kInline) {
+      heap_.resize(6 * wide);
+      block = heap_.data();
+    }
+    int32_t *m = block, *s = m + wide, *left = s + wide, *right = left + wide;
+    int32_t *mask = right + wide, *half = mask + wide;
+    bool any_left = false, any_right = false;
+    for (size_t i = 0; i < wide; ++i) {
+      s[i] = shift[i % period];
+      m[i] = multiplier[i % period];
+      left[i] = s[i] > 0 ? s[i] : 0;
+      right[i] = s[i] < 0 ? -s[i] : 0;
+      mask[i] = static_cast<int32_t>((uint32_t{1} << right[i]) - 1u);
+      half[i] = mask[i] >> 1;
+      any_left |= s[i] > 0;
+      any_right |= s[i] < 0;
+    }
+    params_ = {m, s, left, right, mask, half, wide, any_left, any_right};
   }
+  Channels(const Channels&) = delete;  // params_ points into this object
+  Channels& operator=(const Channels&) = delete;
+  const ChannelParams& params() const { return params_; }
+
+ private:
+  static constexpr size_t kInline = 6 * 256;
+  int32_t inline_[kInline];
+  std::vector<int32_t> heap_;
+  ChannelParams params_;
 };
 
 // Elements per task: a whole number of periods, large enough that a task is
@@ -49,7 +69,7 @@ struct RequantJob {
   RequantU8Fn kernel;
   const int32_t* acc;
   size_t n, chunk;
-  const Channels* channels;
+  const ChannelParams* channels;
   int32_t zero_point, qmin, qmax;
   uint8_t* out;
 };
@@ -58,7 +78,7 @@ struct MulQuantJob {
   MulQuantS32Fn kernel;
   const int32_t* x;
   size_t n, chunk;
-  const Channels* channels;
+  const ChannelParams* channels;
   int32_t* out;
 };
 
@@ -78,11 +98,12 @@ void requantize_u8(const int32_t* acc, size_t n, const int32_t* multiplier, cons
                    size_t period, int32_t zero_point, int32_t qmin, int32_t qmax, uint8_t* out) {
   if (n == 0) return;
   const Channels channels(multiplier, shift, period);
+  const ChannelParams& params = channels.params();
   RequantJob job = {active_kernels().requant_u8,
                     acc,
                     n,
-                    task_size(n, channels.period),
-                    &channels,
+                    task_size(n, params.period),
+                    &params,
                     zero_point,
                     qmin,
                     qmax,
@@ -92,8 +113,8 @@ void requantize_u8(const int32_t* acc, size_t n, const int32_t* multiplier, cons
                  const RequantJob& j = *static_cast<const RequantJob*>(ctx);
                  const size_t begin = task * j.chunk;
                  const size_t len = std::min(j.chunk, j.n - begin);
-                 j.kernel(j.acc + begin, len, j.channels->multiplier, j.channels->shift,
-                          j.channels->period, j.zero_point, j.qmin, j.qmax, j.out + begin);
+                 j.kernel(j.acc + begin, len, *j.channels, j.zero_point, j.qmin, j.qmax,
+                          j.out + begin);
                },
                &job);
 }
@@ -102,15 +123,15 @@ void multiply_by_quantized_multiplier_s32(const int32_t* x, size_t n, const int3
                                           const int32_t* shift, size_t period, int32_t* out) {
   if (n == 0) return;
   const Channels channels(multiplier, shift, period);
-  MulQuantJob job = {active_kernels().mulquant_s32, x,         n,
-                     task_size(n, channels.period), &channels, out};
+  const ChannelParams& params = channels.params();
+  MulQuantJob job = {active_kernels().mulquant_s32, x,       n,
+                     task_size(n, params.period),   &params, out};
   parallel_for((n + job.chunk - 1) / job.chunk,
                [](void* ctx, size_t task) {
                  const MulQuantJob& j = *static_cast<const MulQuantJob*>(ctx);
                  const size_t begin = task * j.chunk;
                  const size_t len = std::min(j.chunk, j.n - begin);
-                 j.kernel(j.x + begin, len, j.channels->multiplier, j.channels->shift,
-                          j.channels->period, j.out + begin);
+                 j.kernel(j.x + begin, len, *j.channels, j.out + begin);
                },
                &job);
 }

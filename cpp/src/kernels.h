@@ -12,13 +12,25 @@
 
 namespace lowp {
 
-// Element i of acc uses multiplier[i % period], shift[i % period]; the driver
-// guarantees that n is a multiple of period or that the call covers the tail.
-using RequantU8Fn = void (*)(const int32_t* acc, size_t n, const int32_t* multiplier,
-                             const int32_t* shift, size_t period, int32_t zero_point, int32_t qmin,
-                             int32_t qmax, uint8_t* out);
-using MulQuantS32Fn = void (*)(const int32_t* x, size_t n, const int32_t* multiplier,
-                               const int32_t* shift, size_t period, int32_t* out);
+// Channel parameters of a fixed-point multiply, in the forms the kernels
+// use, derived once per call (elementwise.cc) rather than per element.
+// Element i uses entry i % period of every array.
+struct ChannelParams {
+  const int32_t* multiplier;  // m0
+  const int32_t* shift;       // as given, in [-31, 30]
+  const int32_t* left;        // max(shift, 0)
+  const int32_t* right;       // max(-shift, 0)
+  const int32_t* round_mask;  // (1 << right) - 1: the bits a right shift drops
+  const int32_t* round_half;  // round_mask >> 1: the largest remainder that rounds down
+  size_t period;
+  bool any_left;   // some shift > 0 (else the saturating left shift is a no-op)
+  bool any_right;  // some shift < 0 (else the rounding right shift is a no-op)
+};
+
+using RequantU8Fn = void (*)(const int32_t* acc, size_t n, const ChannelParams& channels,
+                             int32_t zero_point, int32_t qmin, int32_t qmax, uint8_t* out);
+using MulQuantS32Fn = void (*)(const int32_t* x, size_t n, const ChannelParams& channels,
+                               int32_t* out);
 // Writes clamp(rint(x / scale) + zero_point, qmin, qmax) ^ flip as a byte;
 // flip = 0x80 turns the biased uint8 result into int8. Returns false on NaN.
 using QuantizeF32Fn = bool (*)(const float* x, size_t n, float scale, float zero_point, float qmin,

@@ -1,134 +1,128 @@
 // AVX2 path for the elementwise kernels: requantize, multiply by quantized
-// multiplier, float32 quantize. 32 elements per step (four vectors packed to
-// one 32-byte store), then 8, then a tail done in a zero-padded 8-lane buffer
-// with the same vector code, so the tail cannot round differently.
+// multiplier, float32 quantize. Requantize runs 32 elements per step (four
+// vectors packed to one 32-byte store); short tails use the scalar
+// definition, which is bit-identical by construction. Each kernel is
+// instantiated for the shift directions present, so the common right-shift-
+// only layer pays nothing for the saturating left shift.
 #include <immintrin.h>
 
 #include <cstring>
 
+#include "../fixedpoint_scalar.h"
 #include "../kernels.h"
 #include "fixedpoint_avx2.h"
 
 namespace lowp {
 namespace {
 
-struct ChannelParams {
-  __m256i m, left, right;
-};
-
-inline ChannelParams load_params(const int32_t* multiplier, const int32_t* shift) {
-  const __m256i s = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(shift));
-  const __m256i zero = _mm256_setzero_si256();
-  return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(multiplier)),
-          _mm256_max_epi32(s, zero), _mm256_max_epi32(_mm256_sub_epi32(zero, s), zero)};
-}
-
-inline ChannelParams broadcast_params(int32_t multiplier, int32_t shift) {
-  return {_mm256_set1_epi32(multiplier), _mm256_set1_epi32(shift > 0 ? shift : 0),
-          _mm256_set1_epi32(shift < 0 ? -shift : 0)};
-}
+using avx2::MulQuantLanes;
 
 inline __m256i load8(const int32_t* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
-struct OutputStage {
-  __m256i lo, hi, zero_point;
-  inline __m256i operator()(__m256i acc, const ChannelParams& p) const {
-    return avx2::clamp_add(avx2::mulquant(acc, p.m, p.left, p.right), lo, hi, zero_point);
-  }
-};
-
-inline void store8_u8(uint8_t* out, __m256i v) {
-  const __m256i packed = avx2::pack_u8(v, v, v, v);
-  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(packed));
+// Lanes for channels [c, c + 8) of the derived tables.
+inline MulQuantLanes load_lanes(const ChannelParams& ch, size_t c) {
+  const __m256i m = load8(ch.multiplier + c);
+  return {m,
+          _mm256_srli_epi64(m, 32),
+          load8(ch.left + c),
+          load8(ch.right + c),
+          load8(ch.round_mask + c),
+          load8(ch.round_half + c)};
 }
 
-// Elements [0, len) of one period-long row (or of a per-tensor run when
-// per_tensor is set, in which case `params` is used for every lane).
-template <bool kPerTensor>
-void requant_run(const int32_t* acc, size_t len, const int32_t* multiplier, const int32_t* shift,
-                 const ChannelParams& tensor_params, const OutputStage& stage, uint8_t* out) {
+// Requantizes acc[0, len): per tensor (kPerTensor, `lanes` used everywhere)
+// or one row of channels starting at channel 0. A tail of less than 32
+// elements takes the scalar definition.
+template <bool kPerTensor, bool kLeft, bool kRight>
+void requant_run(const int32_t* acc, size_t len, const ChannelParams& ch,
+                 const MulQuantLanes& lanes, const avx2::OutputClamp& clamp, int32_t zero_point,
+                 int32_t qmin, int32_t qmax, uint8_t* out) {
   size_t j = 0;
   for (; j + 32 <= len; j += 32) {
     __m256i v[4];
     for (int k = 0; k < 4; ++k) {
-      const ChannelParams p =
-          kPerTensor ? tensor_params : load_params(multiplier + j + 8 * k, shift + j + 8 * k);
-      v[k] = stage(load8(acc + j + 8 * k), p);
+      v[k] = avx2::mulquant<kLeft, kRight>(load8(acc + j + 8 * k),
+                                           kPerTensor ? lanes : load_lanes(ch, j + 8 * k));
     }
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), avx2::pack_u8(v[0], v[1], v[2], v[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), clamp(v[0], v[1], v[2], v[3]));
   }
-  for (; j + 8 <= len; j += 8) {
-    const ChannelParams p = kPerTensor ? tensor_params : load_params(multiplier + j, shift + j);
-    store8_u8(out + j, stage(load8(acc + j), p));
-  }
-  if (j < len) {
-    const size_t rest = len - j;
-    alignas(32) int32_t a[8] = {0}, m[8] = {0}, s[8] = {0};
-    alignas(8) uint8_t o[8];
-    std::memcpy(a, acc + j, rest * sizeof(int32_t));
-    if (!kPerTensor) {
-      std::memcpy(m, multiplier + j, rest * sizeof(int32_t));
-      std::memcpy(s, shift + j, rest * sizeof(int32_t));
-    }
-    const ChannelParams p = kPerTensor ? tensor_params : load_params(m, s);
-    store8_u8(o, stage(load8(a), p));
-    std::memcpy(out + j, o, rest);
+  for (; j < len; ++j) {
+    const size_t c = kPerTensor ? 0 : j;
+    out[j] =
+        fixedpoint::requantize_one(acc[j], ch.multiplier[c], ch.shift[c], zero_point, qmin, qmax);
   }
 }
 
-void requant_q31_u8_avx2(const int32_t* acc, size_t n, const int32_t* multiplier,
-                         const int32_t* shift, size_t period, int32_t zero_point, int32_t qmin,
-                         int32_t qmax, uint8_t* out) {
-  const OutputStage stage = {_mm256_set1_epi32(qmin - zero_point),
-                             _mm256_set1_epi32(qmax - zero_point), _mm256_set1_epi32(zero_point)};
-  if (period == 1) {
-    requant_run<true>(acc, n, nullptr, nullptr, broadcast_params(multiplier[0], shift[0]), stage,
-                      out);
+template <bool kLeft, bool kRight>
+void requant_rows(const int32_t* acc, size_t n, const ChannelParams& ch, int32_t zero_point,
+                  int32_t qmin, int32_t qmax, uint8_t* out) {
+  const avx2::OutputClamp clamp(zero_point, qmin, qmax);
+  if (ch.period == 1) {
+    const MulQuantLanes lanes = avx2::broadcast_lanes(ch.multiplier[0], ch.shift[0]);
+    requant_run<true, kLeft, kRight>(acc, n, ch, lanes, clamp, zero_point, qmin, qmax, out);
     return;
   }
-  const ChannelParams unused = broadcast_params(0, 0);
-  for (size_t i = 0; i < n; i += period) {
-    const size_t len = n - i < period ? n - i : period;
-    requant_run<false>(acc + i, len, multiplier, shift, unused, stage, out + i);
+  const MulQuantLanes unused = avx2::broadcast_lanes(0, 0);
+  for (size_t i = 0; i < n; i += ch.period) {
+    const size_t len = n - i < ch.period ? n - i : ch.period;
+    requant_run<false, kLeft, kRight>(acc + i, len, ch, unused, clamp, zero_point, qmin, qmax,
+                                      out + i);
   }
 }
 
-template <bool kPerTensor>
-void mulquant_run(const int32_t* x, size_t len, const int32_t* multiplier, const int32_t* shift,
-                  const ChannelParams& tensor_params, int32_t* out) {
+void requant_q31_u8_avx2(const int32_t* acc, size_t n, const ChannelParams& ch, int32_t zero_point,
+                         int32_t qmin, int32_t qmax, uint8_t* out) {
+  if (ch.any_left && ch.any_right) {
+    requant_rows<true, true>(acc, n, ch, zero_point, qmin, qmax, out);
+  } else if (ch.any_left) {
+    requant_rows<true, false>(acc, n, ch, zero_point, qmin, qmax, out);
+  } else if (ch.any_right) {
+    requant_rows<false, true>(acc, n, ch, zero_point, qmin, qmax, out);
+  } else {
+    requant_rows<false, false>(acc, n, ch, zero_point, qmin, qmax, out);
+  }
+}
+
+template <bool kPerTensor, bool kLeft, bool kRight>
+void mulquant_run(const int32_t* x, size_t len, const ChannelParams& ch, const MulQuantLanes& lanes,
+                  int32_t* out) {
   size_t j = 0;
   for (; j + 8 <= len; j += 8) {
-    const ChannelParams p = kPerTensor ? tensor_params : load_params(multiplier + j, shift + j);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j),
-                        avx2::mulquant(load8(x + j), p.m, p.left, p.right));
+    _mm256_storeu_si256(
+        reinterpret_cast<__m256i*>(out + j),
+        avx2::mulquant<kLeft, kRight>(load8(x + j), kPerTensor ? lanes : load_lanes(ch, j)));
   }
-  if (j < len) {
-    const size_t rest = len - j;
-    alignas(32) int32_t a[8] = {0}, m[8] = {0}, s[8] = {0}, o[8];
-    std::memcpy(a, x + j, rest * sizeof(int32_t));
-    if (!kPerTensor) {
-      std::memcpy(m, multiplier + j, rest * sizeof(int32_t));
-      std::memcpy(s, shift + j, rest * sizeof(int32_t));
-    }
-    const ChannelParams p = kPerTensor ? tensor_params : load_params(m, s);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o),
-                       avx2::mulquant(load8(a), p.m, p.left, p.right));
-    std::memcpy(out + j, o, rest * sizeof(int32_t));
+  for (; j < len; ++j) {
+    const size_t c = kPerTensor ? 0 : j;
+    out[j] = fixedpoint::multiply_by_quantized_multiplier(x[j], ch.multiplier[c], ch.shift[c]);
   }
 }
 
-void mulquant_q31_s32_avx2(const int32_t* x, size_t n, const int32_t* multiplier,
-                           const int32_t* shift, size_t period, int32_t* out) {
-  if (period == 1) {
-    mulquant_run<true>(x, n, nullptr, nullptr, broadcast_params(multiplier[0], shift[0]), out);
+template <bool kLeft, bool kRight>
+void mulquant_rows(const int32_t* x, size_t n, const ChannelParams& ch, int32_t* out) {
+  if (ch.period == 1) {
+    const MulQuantLanes lanes = avx2::broadcast_lanes(ch.multiplier[0], ch.shift[0]);
+    mulquant_run<true, kLeft, kRight>(x, n, ch, lanes, out);
     return;
   }
-  const ChannelParams unused = broadcast_params(0, 0);
-  for (size_t i = 0; i < n; i += period) {
-    const size_t len = n - i < period ? n - i : period;
-    mulquant_run<false>(x + i, len, multiplier, shift, unused, out + i);
+  const MulQuantLanes unused = avx2::broadcast_lanes(0, 0);
+  for (size_t i = 0; i < n; i += ch.period) {
+    const size_t len = n - i < ch.period ? n - i : ch.period;
+    mulquant_run<false, kLeft, kRight>(x + i, len, ch, unused, out + i);
+  }
+}
+
+void mulquant_q31_s32_avx2(const int32_t* x, size_t n, const ChannelParams& ch, int32_t* out) {
+  if (ch.any_left && ch.any_right) {
+    mulquant_rows<true, true>(x, n, ch, out);
+  } else if (ch.any_left) {
+    mulquant_rows<true, false>(x, n, ch, out);
+  } else if (ch.any_right) {
+    mulquant_rows<false, true>(x, n, ch, out);
+  } else {
+    mulquant_rows<false, false>(x, n, ch, out);
   }
 }
 

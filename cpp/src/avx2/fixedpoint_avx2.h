@@ -28,36 +28,49 @@ static inline __m256i saturating_left_shift(__m256i x, __m256i left) {
   return _mm256_blendv_epi8(saturated, shifted, fits);
 }
 
-// srdhm(x, m) for m >= 0.
-static inline __m256i srdhm_nonneg(__m256i x, __m256i m) {
+// srdhm(x, m) for m >= 0; m_odd is m shifted down by 32 bits (the odd lanes'
+// multipliers moved where _mm256_mul_epi32 reads them), hoisted by callers
+// that reuse m.
+static inline __m256i srdhm_nonneg(__m256i x, __m256i m, __m256i m_odd) {
   const __m256i nudge = _mm256_set1_epi64x(int64_t{1} << 30);
   const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, m), nudge);
-  const __m256i odd =
-      _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), nudge);
+  const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), m_odd), nudge);
   // Bits 31..62 of each product: shifted down in even lanes, up into the
   // high half in odd lanes.
   return _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
 }
 
-// RoundingDivideByPOT with a per-lane exponent in [0, 31].
-static inline __m256i rdivpot(__m256i x, __m256i exponent) {
-  const __m256i one = _mm256_set1_epi32(1);
-  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, exponent), one);
+// RoundingDivideByPOT with a per-lane exponent in [0, 31]; mask is
+// (1 << exponent) - 1 and half is mask >> 1.
+static inline __m256i rdivpot(__m256i x, __m256i exponent, __m256i mask, __m256i half) {
   const __m256i remainder = _mm256_and_si256(x, mask);
-  // threshold = (mask >> 1) + (x < 0); srai(x, 31) is -1 where x < 0.
-  const __m256i threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(x, 31));
+  // threshold = half + (x < 0); srai(x, 31) is -1 where x < 0.
+  const __m256i threshold = _mm256_sub_epi32(half, _mm256_srai_epi32(x, 31));
   return _mm256_sub_epi32(_mm256_srav_epi32(x, exponent), _mm256_cmpgt_epi32(remainder, threshold));
 }
 
-// multiply_by_quantized_multiplier with left = max(shift, 0), right = max(-shift, 0).
-static inline __m256i mulquant(__m256i x, __m256i m, __m256i left, __m256i right) {
-  return rdivpot(srdhm_nonneg(saturating_left_shift(x, left), m), right);
+// Per-lane parameters of multiply_by_quantized_multiplier, in the forms the
+// steps above take.
+struct MulQuantLanes {
+  __m256i m, m_odd, left, right, mask, half;
+};
+
+static inline MulQuantLanes broadcast_lanes(int32_t m, int32_t shift) {
+  const int32_t right = shift < 0 ? -shift : 0;
+  const int32_t mask = static_cast<int32_t>((uint32_t{1} << right) - 1u);
+  return {
+      _mm256_set1_epi32(m),     _mm256_set1_epi32(m),    _mm256_set1_epi32(shift > 0 ? shift : 0),
+      _mm256_set1_epi32(right), _mm256_set1_epi32(mask), _mm256_set1_epi32(mask >> 1)};
 }
 
-// clamp(v, lo, hi) + zero_point, with lo = qmin - zp, hi = qmax - zp: the clamp
-// comes first because zero_point + v may overflow int32.
-static inline __m256i clamp_add(__m256i v, __m256i lo, __m256i hi, __m256i zero_point) {
-  return _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(v, lo), hi), zero_point);
+// kLeft / kRight: whether any lane shifts left / right. Without them the
+// step is an identity and is skipped: most layers only shift right.
+template <bool kLeft, bool kRight>
+static inline __m256i mulquant(__m256i x, const MulQuantLanes& p) {
+  if (kLeft) x = saturating_left_shift(x, p.left);
+  x = srdhm_nonneg(x, p.m, p.m_odd);
+  if (kRight) x = rdivpot(x, p.right, p.mask, p.half);
+  return x;
 }
 
 // Four vectors of values in [0, 255] -> 32 bytes in order.
@@ -67,6 +80,28 @@ static inline __m256i pack_u8(__m256i a, __m256i b, __m256i c, __m256i d) {
   const __m256i abcd = _mm256_packus_epi16(ab, cd);  // a0-3 b0-3 c0-3 d0-3 | a4-7 ...
   return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
+
+// Output stage of 32 lanes at once: four int32 vectors -> 32 bytes
+// clamp(v + zero_point, qmin, qmax). Saturating to int16, adding the zero
+// point with int16 saturation, then saturating to uint8 and clamping bytes
+// gives exactly the clamp of the exact sum: every saturation happens only
+// where the exact result lies outside [0, 255] on the same side.
+struct OutputClamp {
+  __m256i zero_point16, qmin8, qmax8;
+  OutputClamp(int32_t zero_point, int32_t qmin, int32_t qmax)
+      : zero_point16(_mm256_set1_epi16(static_cast<int16_t>(zero_point))),
+        qmin8(_mm256_set1_epi8(static_cast<char>(qmin))),
+        qmax8(_mm256_set1_epi8(static_cast<char>(qmax))) {}
+
+  inline __m256i operator()(__m256i a, __m256i b, __m256i c, __m256i d) const {
+    const __m256i ab =
+        _mm256_adds_epi16(_mm256_packs_epi32(a, b), zero_point16);  // a0-3 b0-3 | a4-7 b4-7
+    const __m256i cd = _mm256_adds_epi16(_mm256_packs_epi32(c, d), zero_point16);
+    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(ab, cd),
+                                                      _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    return _mm256_min_epu8(_mm256_max_epu8(bytes, qmin8), qmax8);
+  }
+};
 
 }  // namespace avx2
 }  // namespace lowp

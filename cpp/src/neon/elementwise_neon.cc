@@ -1,123 +1,104 @@
-// NEON path for the elementwise kernels: 16 elements per step, then a tail
-// done in a zero-padded 16-lane buffer with the same vector code.
+// NEON path for the elementwise kernels: 16 elements per step; tails take
+// the scalar definition.
 #include <arm_neon.h>
 
 #include <cstring>
 
+#include "../fixedpoint_scalar.h"
 #include "../kernels.h"
 #include "fixedpoint_neon.h"
 
 namespace lowp {
 namespace {
 
-struct ChannelParams {
+struct Lanes {
   int32x4_t m, left, neg_right;
 };
 
-inline ChannelParams load_params(const int32_t* multiplier, const int32_t* shift) {
-  const int32x4_t s = vld1q_s32(shift);
-  const int32x4_t zero = vdupq_n_s32(0);
-  return {vld1q_s32(multiplier), vmaxq_s32(s, zero), vminq_s32(s, zero)};
+inline Lanes load_lanes(const lowp::ChannelParams& ch, size_t c) {
+  return {vld1q_s32(ch.multiplier + c), vld1q_s32(ch.left + c), vnegq_s32(vld1q_s32(ch.right + c))};
 }
 
-inline ChannelParams broadcast_params(int32_t multiplier, int32_t shift) {
+inline Lanes broadcast_lanes(int32_t multiplier, int32_t shift) {
   return {vdupq_n_s32(multiplier), vdupq_n_s32(shift > 0 ? shift : 0),
           vdupq_n_s32(shift < 0 ? shift : 0)};
 }
 
 struct OutputStage {
   int32x4_t lo, hi, zero_point;
-  inline int32x4_t operator()(int32x4_t acc, const ChannelParams& p) const {
+  inline int32x4_t operator()(int32x4_t acc, const Lanes& p) const {
     return neon::clamp_add(neon::mulquant(acc, p.m, p.left, p.neg_right), lo, hi, zero_point);
   }
 };
 
-// 16 elements; params for each lane group come from `multiplier`/`shift`
-// unless kPerTensor.
+// 16 elements from channel c on (unless kPerTensor).
 template <bool kPerTensor>
-inline uint8x16_t requant16(const int32_t* acc, const int32_t* multiplier, const int32_t* shift,
-                            const ChannelParams& tensor_params, const OutputStage& stage) {
+inline uint8x16_t requant16(const int32_t* acc, const ChannelParams& ch, size_t c,
+                            const Lanes& tensor_lanes, const OutputStage& stage) {
   int32x4_t v[4];
   for (int k = 0; k < 4; ++k) {
-    const ChannelParams p =
-        kPerTensor ? tensor_params : load_params(multiplier + 4 * k, shift + 4 * k);
+    const Lanes p = kPerTensor ? tensor_lanes : load_lanes(ch, c + 4 * k);
     v[k] = stage(vld1q_s32(acc + 4 * k), p);
   }
   return neon::pack_u8(v[0], v[1], v[2], v[3]);
 }
 
+// acc[0, len): per tensor, or one row of channels starting at channel 0.
+// Tails take the scalar definition, bit-identical by construction.
 template <bool kPerTensor>
-void requant_run(const int32_t* acc, size_t len, const int32_t* multiplier, const int32_t* shift,
-                 const ChannelParams& tensor_params, const OutputStage& stage, uint8_t* out) {
+void requant_run(const int32_t* acc, size_t len, const ChannelParams& ch, const Lanes& lanes,
+                 const OutputStage& stage, int32_t zero_point, int32_t qmin, int32_t qmax,
+                 uint8_t* out) {
   size_t j = 0;
   for (; j + 16 <= len; j += 16) {
-    vst1q_u8(out + j,
-             requant16<kPerTensor>(acc + j, kPerTensor ? nullptr : multiplier + j,
-                                   kPerTensor ? nullptr : shift + j, tensor_params, stage));
+    vst1q_u8(out + j, requant16<kPerTensor>(acc + j, ch, j, lanes, stage));
   }
-  if (j < len) {
-    const size_t rest = len - j;
-    int32_t a[16] = {0}, m[16] = {0}, s[16] = {0};
-    uint8_t o[16];
-    std::memcpy(a, acc + j, rest * sizeof(int32_t));
-    if (!kPerTensor) {
-      std::memcpy(m, multiplier + j, rest * sizeof(int32_t));
-      std::memcpy(s, shift + j, rest * sizeof(int32_t));
-    }
-    vst1q_u8(o, requant16<kPerTensor>(a, m, s, tensor_params, stage));
-    std::memcpy(out + j, o, rest);
+  for (; j < len; ++j) {
+    const size_t c = kPerTensor ? 0 : j;
+    out[j] =
+        fixedpoint::requantize_one(acc[j], ch.multiplier[c], ch.shift[c], zero_point, qmin, qmax);
   }
 }
 
-void requant_q31_u8_neon(const int32_t* acc, size_t n, const int32_t* multiplier,
-                         const int32_t* shift, size_t period, int32_t zero_point, int32_t qmin,
-                         int32_t qmax, uint8_t* out) {
+void requant_q31_u8_neon(const int32_t* acc, size_t n, const ChannelParams& ch, int32_t zero_point,
+                         int32_t qmin, int32_t qmax, uint8_t* out) {
   const OutputStage stage = {vdupq_n_s32(qmin - zero_point), vdupq_n_s32(qmax - zero_point),
                              vdupq_n_s32(zero_point)};
-  if (period == 1) {
-    requant_run<true>(acc, n, nullptr, nullptr, broadcast_params(multiplier[0], shift[0]), stage,
-                      out);
+  if (ch.period == 1) {
+    const Lanes lanes = broadcast_lanes(ch.multiplier[0], ch.shift[0]);
+    requant_run<true>(acc, n, ch, lanes, stage, zero_point, qmin, qmax, out);
     return;
   }
-  const ChannelParams unused = broadcast_params(0, 0);
-  for (size_t i = 0; i < n; i += period) {
-    const size_t len = n - i < period ? n - i : period;
-    requant_run<false>(acc + i, len, multiplier, shift, unused, stage, out + i);
+  const Lanes unused = broadcast_lanes(0, 0);
+  for (size_t i = 0; i < n; i += ch.period) {
+    const size_t len = n - i < ch.period ? n - i : ch.period;
+    requant_run<false>(acc + i, len, ch, unused, stage, zero_point, qmin, qmax, out + i);
   }
 }
 
 template <bool kPerTensor>
-void mulquant_run(const int32_t* x, size_t len, const int32_t* multiplier, const int32_t* shift,
-                  const ChannelParams& tensor_params, int32_t* out) {
+void mulquant_run(const int32_t* x, size_t len, const ChannelParams& ch, const Lanes& lanes,
+                  int32_t* out) {
   size_t j = 0;
   for (; j + 4 <= len; j += 4) {
-    const ChannelParams p = kPerTensor ? tensor_params : load_params(multiplier + j, shift + j);
+    const Lanes p = kPerTensor ? lanes : load_lanes(ch, j);
     vst1q_s32(out + j, neon::mulquant(vld1q_s32(x + j), p.m, p.left, p.neg_right));
   }
-  if (j < len) {
-    const size_t rest = len - j;
-    int32_t a[4] = {0}, m[4] = {0}, s[4] = {0}, o[4];
-    std::memcpy(a, x + j, rest * sizeof(int32_t));
-    if (!kPerTensor) {
-      std::memcpy(m, multiplier + j, rest * sizeof(int32_t));
-      std::memcpy(s, shift + j, rest * sizeof(int32_t));
-    }
-    const ChannelParams p = kPerTensor ? tensor_params : load_params(m, s);
-    vst1q_s32(o, neon::mulquant(vld1q_s32(a), p.m, p.left, p.neg_right));
-    std::memcpy(out + j, o, rest * sizeof(int32_t));
+  for (; j < len; ++j) {
+    const size_t c = kPerTensor ? 0 : j;
+    out[j] = fixedpoint::multiply_by_quantized_multiplier(x[j], ch.multiplier[c], ch.shift[c]);
   }
 }
 
-void mulquant_q31_s32_neon(const int32_t* x, size_t n, const int32_t* multiplier,
-                           const int32_t* shift, size_t period, int32_t* out) {
-  if (period == 1) {
-    mulquant_run<true>(x, n, nullptr, nullptr, broadcast_params(multiplier[0], shift[0]), out);
+void mulquant_q31_s32_neon(const int32_t* x, size_t n, const ChannelParams& ch, int32_t* out) {
+  if (ch.period == 1) {
+    mulquant_run<true>(x, n, ch, broadcast_lanes(ch.multiplier[0], ch.shift[0]), out);
     return;
   }
-  const ChannelParams unused = broadcast_params(0, 0);
-  for (size_t i = 0; i < n; i += period) {
-    const size_t len = n - i < period ? n - i : period;
-    mulquant_run<false>(x + i, len, multiplier, shift, unused, out + i);
+  const Lanes unused = broadcast_lanes(0, 0);
+  for (size_t i = 0; i < n; i += ch.period) {
+    const size_t len = n - i < ch.period ? n - i : ch.period;
+    mulquant_run<false>(x + i, len, ch, unused, out + i);
   }
 }
 

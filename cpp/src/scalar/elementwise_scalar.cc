@@ -8,22 +8,21 @@
 namespace lowp {
 namespace {
 
-void requant_q31_u8_scalar(const int32_t* acc, size_t n, const int32_t* multiplier,
-                           const int32_t* shift, size_t period, int32_t zero_point, int32_t qmin,
-                           int32_t qmax, uint8_t* out) {
+void requant_q31_u8_scalar(const int32_t* acc, size_t n, const ChannelParams& ch,
+                           int32_t zero_point, int32_t qmin, int32_t qmax, uint8_t* out) {
   size_t c = 0;
   for (size_t i = 0; i < n; ++i) {
-    out[i] = fixedpoint::requantize_one(acc[i], multiplier[c], shift[c], zero_point, qmin, qmax);
-    if (++c == period) c = 0;
+    out[i] =
+        fixedpoint::requantize_one(acc[i], ch.multiplier[c], ch.shift[c], zero_point, qmin, qmax);
+    if (++c == ch.period) c = 0;
   }
 }
 
-void mulquant_q31_s32_scalar(const int32_t* x, size_t n, const int32_t* multiplier,
-                             const int32_t* shift, size_t period, int32_t* out) {
+void mulquant_q31_s32_scalar(const int32_t* x, size_t n, const ChannelParams& ch, int32_t* out) {
   size_t c = 0;
   for (size_t i = 0; i < n; ++i) {
-    out[i] = fixedpoint::multiply_by_quantized_multiplier(x[i], multiplier[c], shift[c]);
-    if (++c == period) c = 0;
+    out[i] = fixedpoint::multiply_by_quantized_multiplier(x[i], ch.multiplier[c], ch.shift[c]);
+    if (++c == ch.period) c = 0;
   }
 }
 
