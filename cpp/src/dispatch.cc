@@ -87,23 +87,6 @@ Path best_path() {
 // -1 until first use, then the active path.
 std::atomic<int> g_active{-1};
 
-const KernelTable& table_of(Path path) {
-  switch (path) {
-#if defined(__x86_64__) || defined(_M_X64)
-    case Path::kAvx2:
-      return avx2_kernels();
-#endif
-#if defined(__aarch64__)
-    case Path::kNeon:
-      return neon_kernels();
-    case Path::kNeonDot:
-      return neon_dot_kernels();
-#endif
-    default:
-      return scalar_kernels();
-  }
-}
-
 }  // namespace
 
 const char* path_name(Path path) {
@@ -161,6 +144,23 @@ bool set_active_path(Path path) {
 
 CpuInfo cpu_info() { return detected().info; }
 
-const KernelTable& active_kernels() { return table_of(active_path()); }
+const KernelTable& kernels_of(Path path) {
+  switch (path) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case Path::kAvx2:
+      return avx2_kernels();
+#endif
+#if defined(__aarch64__)
+    case Path::kNeon:
+      return neon_kernels();
+    case Path::kNeonDot:
+      return neon_dot_kernels();
+#endif
+    default:
+      return scalar_kernels();
+  }
+}
+
+const KernelTable& active_kernels() { return kernels_of(active_path()); }
 
 }  // namespace lowp

@@ -36,10 +36,13 @@ using MulQuantS32Fn = void (*)(const int32_t* x, size_t n, const ChannelParams& 
 using QuantizeF32Fn = bool (*)(const float* x, size_t n, float scale, float zero_point, float qmin,
                                float qmax, uint8_t flip, uint8_t* out);
 
+struct GemmKernel;  // gemm.h
+
 struct KernelTable {
   RequantU8Fn requant_u8;
   MulQuantS32Fn mulquant_s32;
   QuantizeF32Fn quantize_f32;
+  const GemmKernel* gemm;
 };
 
 const KernelTable& scalar_kernels();
@@ -51,7 +54,8 @@ const KernelTable& neon_kernels();
 const KernelTable& neon_dot_kernels();
 #endif
 
-// The table of the active path.
+// The table of a path (which must be available) and of the active path.
+const KernelTable& kernels_of(Path path);
 const KernelTable& active_kernels();
 
 // Runs fn(task) for task in [0, n_tasks) on up to num_threads() threads

@@ -7,6 +7,8 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -146,6 +148,60 @@ bool quantize_f32(const CArray<float>& x, float scale, int zero_point, int qmin,
   return lowp::quantize_f32_8bit(xp, n, scale, zero_point, qmin, qmax, op);
 }
 
+// lowp::Gemm for Python: B is copied and packed at construction.
+class PyGemm {
+ public:
+  PyGemm(const CArray<uint8_t>& b, const CArray<int32_t>& b_zero_point, int a_zero_point,
+         const std::optional<CArray<int32_t>>& bias) {
+    require(b.ndim() == 2, "b must be 2-D");
+    const size_t k = static_cast<size_t>(b.shape(0)), n = static_cast<size_t>(b.shape(1));
+    require(k <= lowp::kMaxGemmK, "K too large for an exact int32 result");
+    const size_t zp_count = static_cast<size_t>(b_zero_point.size());
+    require(zp_count == 1 || zp_count == n, "b_zero_point must have 1 or N values");
+    for (size_t i = 0; i < zp_count; ++i)
+      require(b_zero_point.data()[i] >= 0 && b_zero_point.data()[i] <= 255,
+              "b_zero_point must be in [0, 255]");
+    require(a_zero_point >= 0 && a_zero_point <= 255, "a_zero_point must be in [0, 255]");
+    if (bias) require(static_cast<size_t>(bias->size()) == n, "bias must have N values");
+    py::gil_scoped_release release;
+    gemm_ = std::make_unique<lowp::Gemm>(b.data(), k, n, n, b_zero_point.data(), zp_count,
+                                         a_zero_point, bias ? bias->data() : nullptr);
+  }
+
+  void run(const CArray<uint8_t>& a, py::array& out) const {
+    const size_t m = rows_of(a);
+    int32_t* c = out_data<int32_t>(out, static_cast<py::ssize_t>(m * gemm_->n()));
+    const uint8_t* ap = a.data();
+    py::gil_scoped_release release;
+    gemm_->run(ap, m, gemm_->k(), c, gemm_->n());
+  }
+
+  void run_requant(const CArray<uint8_t>& a, const CArray<int32_t>& multiplier,
+                   const CArray<int32_t>& shift, int zero_point, int qmin, int qmax,
+                   py::array& out) const {
+    const size_t m = rows_of(a);
+    check_channels(multiplier, shift);
+    require(multiplier.size() == 1 || static_cast<size_t>(multiplier.size()) == gemm_->n(),
+            "requant must have 1 or N channels");
+    require(0 <= qmin && qmin <= qmax && qmax <= 255, "need 0 <= qmin <= qmax <= 255");
+    require(0 <= zero_point && zero_point <= 255, "zero_point must be in [0, 255]");
+    uint8_t* c = out_data<uint8_t>(out, static_cast<py::ssize_t>(m * gemm_->n()));
+    const lowp::Requantization rq = {
+        multiplier.data(), shift.data(), static_cast<size_t>(multiplier.size()),
+        zero_point,        qmin,         qmax};
+    const uint8_t* ap = a.data();
+    py::gil_scoped_release release;
+    gemm_->run(ap, m, gemm_->k(), rq, c, gemm_->n());
+  }
+
+ private:
+  size_t rows_of(const CArray<uint8_t>& a) const {
+    require(a.ndim() == 2 && static_cast<size_t>(a.shape(1)) == gemm_->k(), "a must be 2-D [M, K]");
+    return static_cast<size_t>(a.shape(0));
+  }
+  std::unique_ptr<lowp::Gemm> gemm_;
+};
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -166,4 +222,12 @@ PYBIND11_MODULE(_core, m) {
         py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"), py::arg("out"));
   m.def("quantize_f32", &quantize_f32, py::arg("x"), py::arg("scale"), py::arg("zero_point"),
         py::arg("qmin"), py::arg("qmax"), py::arg("out"));
+  py::class_<PyGemm>(m, "Gemm")
+      .def(py::init<const CArray<uint8_t>&, const CArray<int32_t>&, int,
+                    const std::optional<CArray<int32_t>>&>(),
+           py::arg("b"), py::arg("b_zero_point"), py::arg("a_zero_point"), py::arg("bias"))
+      .def("run", &PyGemm::run, py::arg("a"), py::arg("out"))
+      .def("run_requant", &PyGemm::run_requant, py::arg("a"), py::arg("multiplier"),
+           py::arg("shift"), py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"),
+           py::arg("out"));
 }

@@ -16,17 +16,20 @@ from .fixedpoint import (
     requantize,
     srdhm,
 )
+from .gemm import Linear, gemm
 from .quant import QParams, QuantError, choose_qparams, dequantize, quant_error, quantize
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Linear",
     "QParams",
     "QuantError",
     "Requant",
     "choose_qparams",
     "cpu_info",
     "dequantize",
+    "gemm",
     "get_num_threads",
     "get_path",
     "multiply_by_quantized_multiplier",

@@ -140,3 +140,18 @@ def dequantize(q, scale, zero_point, axis=None) -> np.ndarray:
     s = _along(np.asarray(scale, dtype=np.float32), q.ndim, axis)
     z = _along(np.asarray(zero_point, dtype=np.int64), q.ndim, axis)
     return (s * (q.astype(np.int64) - z).astype(np.float32)).astype(np.float32)
+
+
+def gemm(a, b, a_zero_point, b_zero_point, bias=None) -> np.ndarray:
+    """``sum_k (a[..., k] - a_zp) * (b[k, n] - b_zp[n]) (+ bias[n])`` as int32.
+
+    ``a`` is ``[..., K]``, ``b`` is ``[K, N]``; ``b_zero_point`` is a scalar or one
+    value per column. int8 operands are used as they are (their zero points
+    in the same signed range). The bias adds with int32 wrap-around.
+    """
+    a64 = _int64(a) - _int64(a_zero_point)
+    b64 = _int64(b) - _int64(b_zero_point)
+    acc = np.matmul(a64, b64)
+    if bias is not None:
+        acc = acc + _int64(bias)
+    return ((acc - INT32_MIN) % 2**32 + INT32_MIN).astype(np.int32)

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -73,5 +74,45 @@ void multiply_by_quantized_multiplier_s32(const int32_t* x, size_t n, const int3
 // is then unspecified).
 bool quantize_f32_8bit(const float* x, size_t n, float scale, int32_t zero_point, int32_t qmin,
                        int32_t qmax, void* out);
+
+// ---------------------------------------------------------------------------
+// GEMM: C[m, n] = sum_k (A[m, k] - a_zp) * (B[k, n] - b_zp[n]) (+ bias[n]),
+// exact in int32 for K <= kMaxGemmK. Operands are uint8 (int8 maps onto them
+// exactly: q + 128, zero point + 128).
+constexpr size_t kMaxGemmK = 33025;
+
+// A fused output stage: the int32 result is requantized to uint8 while the
+// tile is in registers. multiplier/shift have 1 (per tensor) or n values.
+struct Requantization {
+  const int32_t* multiplier;
+  const int32_t* shift;
+  size_t count;
+  int32_t zero_point, qmin, qmax;
+};
+
+// B packed once (for the active path, repacked if the path changes), with
+// every term that depends only on the weights folded in.
+class Gemm {
+ public:
+  // b: k x n with row stride ldb. b_zero_point: 1 or n values in [0, 255].
+  // bias: n values or null. Requires k <= kMaxGemmK.
+  Gemm(const uint8_t* b, size_t k, size_t n, size_t ldb, const int32_t* b_zero_point,
+       size_t b_zero_point_count, int32_t a_zero_point, const int32_t* bias);
+  ~Gemm();
+  Gemm(const Gemm&) = delete;
+  Gemm& operator=(const Gemm&) = delete;
+
+  size_t k() const;
+  size_t n() const;
+  // c (m x n, row stride ldc) = the int32 result. a: m x k, row stride lda.
+  void run(const uint8_t* a, size_t m, size_t lda, int32_t* c, size_t ldc) const;
+  // c = requantize(result) as uint8.
+  void run(const uint8_t* a, size_t m, size_t lda, const Requantization& requant, uint8_t* c,
+           size_t ldc) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace lowp

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "../fixedpoint_scalar.h"
+#include "../gemm.h"
 #include "../kernels.h"
 #include "fixedpoint_avx2.h"
 
@@ -167,7 +168,7 @@ bool quantize_f32_u8_avx2(const float* x, size_t n, float scale, float zero_poin
 
 const KernelTable& avx2_kernels() {
   static const KernelTable table = {requant_q31_u8_avx2, mulquant_q31_s32_avx2,
-                                    quantize_f32_u8_avx2};
+                                    quantize_f32_u8_avx2, &scalar_gemm_kernel()};
   return table;
 }
 

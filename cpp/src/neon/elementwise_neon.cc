@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "../fixedpoint_scalar.h"
+#include "../gemm.h"
 #include "../kernels.h"
 #include "fixedpoint_neon.h"
 
@@ -138,7 +139,7 @@ bool quantize_f32_u8_neon(const float* x, size_t n, float scale, float zero_poin
 
 const KernelTable& neon_kernels() {
   static const KernelTable table = {requant_q31_u8_neon, mulquant_q31_s32_neon,
-                                    quantize_f32_u8_neon};
+                                    quantize_f32_u8_neon, &scalar_gemm_kernel()};
   return table;
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "../fixedpoint_scalar.h"
+#include "../gemm.h"
 #include "../kernels.h"
 
 namespace lowp {
@@ -47,7 +48,7 @@ bool quantize_f32_u8_scalar(const float* x, size_t n, float scale, float zero_po
 
 const KernelTable& scalar_kernels() {
   static const KernelTable table = {requant_q31_u8_scalar, mulquant_q31_s32_scalar,
-                                    quantize_f32_u8_scalar};
+                                    quantize_f32_u8_scalar, &scalar_gemm_kernel()};
   return table;
 }
 

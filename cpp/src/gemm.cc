@@ -1,0 +1,303 @@
+// GEMM operator and driver: packs B once per path, folds the weight-only
+// zero-point terms, blocks the computation for the caches and splits it into
+// tasks for the thread pool. Integer sums are exact in any order, so the
+// split never changes a result.
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "lowp/lowp.h"
+
+namespace lowp {
+namespace {
+
+size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+// 64-byte aligned, uninitialized storage.
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t bytes) { reserve(bytes); }
+  ~AlignedBuffer() { std::free(data_); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  void reserve(size_t bytes) {
+    if (bytes <= size_) return;
+    std::free(data_);
+    size_ = round_up(bytes, 64);
+    data_ = static_cast<uint8_t*>(std::aligned_alloc(64, size_));
+    if (data_ == nullptr) throw std::bad_alloc();
+  }
+  uint8_t* data() const { return data_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Padding of per-column arrays: a whole panel of the widest kernel.
+constexpr size_t kColumnPad = 64;
+
+struct PackedB {
+  const GemmKernel* kernel;
+  size_t k_padded;  // K rounded up to the kernel's k-group
+  AlignedBuffer data;
+};
+
+// B[k][n] -> panels of nr columns; in a panel, groups of kr k values; in a
+// group, nr columns of kr consecutive k values. Missing values are zero.
+void pack_b(const uint8_t* b, size_t k, size_t n, size_t ldb, const GemmKernel& kn, PackedB* out) {
+  out->kernel = &kn;
+  out->k_padded = round_up(std::max<size_t>(k, 1), kn.kr);
+  const size_t panels = (n + kn.nr - 1) / kn.nr;
+  const size_t panel_bytes = out->k_padded * kn.nr;
+  out->data.reserve(panels * panel_bytes + 64);
+  uint8_t* dst = out->data.data();
+  std::memset(dst, 0, panels * panel_bytes);
+  for (size_t p = 0; p < panels; ++p) {
+    for (size_t kk = 0; kk < k; ++kk) {
+      const size_t group = kk / kn.kr, within = kk % kn.kr;
+      uint8_t* row = dst + p * panel_bytes + group * kn.nr * kn.kr + within;
+      const uint8_t* src = b + kk * ldb + p * kn.nr;
+      const size_t cols = std::min(kn.nr, n - p * kn.nr);
+      for (size_t c = 0; c < cols; ++c) row[c * kn.kr] = src[c];
+    }
+  }
+}
+
+// Requantization tables padded to whole panels (per column) or per tensor.
+class RequantTables {
+ public:
+  RequantTables(const Requantization& rq, size_t n_padded) {
+    const size_t count = rq.count == 1 ? 1 : n_padded;
+    for (auto* v : {&m_, &s_, &left_, &right_, &mask_, &half_}) v->assign(count, 0);
+    bool any_left = false, any_right = false;
+    for (size_t i = 0; i < count && i < rq.count; ++i) {
+      const int32_t s = rq.shift[i];
+      m_[i] = rq.multiplier[i];
+      s_[i] = s;
+      left_[i] = s > 0 ? s : 0;
+      right_[i] = s < 0 ? -s : 0;
+      any_left |= s > 0;
+      any_right |= s < 0;
+    }
+    for (size_t i = 0; i < count; ++i) {
+      mask_[i] = static_cast<int32_t>((uint32_t{1} << right_[i]) - 1u);
+      half_[i] = mask_[i] >> 1;
+    }
+    params_ = {m_.data(),    s_.data(), left_.data(), right_.data(), mask_.data(),
+               half_.data(), count,     any_left,     any_right};
+  }
+  RequantTables(const RequantTables&) = delete;
+  RequantTables& operator=(const RequantTables&) = delete;
+  const ChannelParams& params() const { return params_; }
+
+ private:
+  std::vector<int32_t> m_, s_, left_, right_, mask_, half_;
+  ChannelParams params_;
+};
+
+struct Scratch {
+  AlignedBuffer a_packed, partial;
+  std::vector<int32_t> rowsum;
+};
+
+Scratch& thread_scratch() {
+  static thread_local Scratch scratch;
+  return scratch;
+}
+
+}  // namespace
+
+struct Gemm::Impl {
+  size_t k, n, n_padded;
+  int32_t a_zero_point;
+  std::vector<uint8_t> b;                         // the weights as given, to pack for another path
+  std::vector<int32_t> col_offset, b_zero_point;  // [n_padded]
+  mutable std::mutex mutex;
+  mutable std::unique_ptr<PackedB> packed[kNumPaths];
+
+  const PackedB& packed_for(Path path) const {
+    std::lock_guard<std::mutex> lock(mutex);
+    std::unique_ptr<PackedB>& slot = packed[static_cast<int>(path)];
+    if (!slot) {
+      auto p = std::make_unique<PackedB>();
+      pack_b(b.data(), k, n, n, *kernels_of(path).gemm, p.get());
+      slot = std::move(p);
+    }
+    return *slot;
+  }
+
+  void run(const uint8_t* a, size_t m, size_t lda, void* c, size_t ldc,
+           const Requantization* rq) const;
+};
+
+Gemm::Gemm(const uint8_t* b, size_t k, size_t n, size_t ldb, const int32_t* b_zero_point,
+           size_t b_zero_point_count, int32_t a_zero_point, const int32_t* bias)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& g = *impl_;
+  g.k = k;
+  g.n = n;
+  g.n_padded = round_up(std::max<size_t>(n, 1), kColumnPad);
+  g.a_zero_point = a_zero_point;
+  g.b.resize(k * n);
+  for (size_t kk = 0; kk < k; ++kk) std::memcpy(&g.b[kk * n], b + kk * ldb, n);
+  g.col_offset.assign(g.n_padded, 0);
+  g.b_zero_point.assign(g.n_padded, 0);
+  std::vector<uint32_t> colsum(n, 0);
+  for (size_t kk = 0; kk < k; ++kk)
+    for (size_t j = 0; j < n; ++j) colsum[j] += g.b[kk * n + j];
+  // bias + K a_zp b_zp - a_zp colsum, wrapping: only the final sum must fit.
+  const uint32_t azp = static_cast<uint32_t>(a_zero_point);
+  for (size_t j = 0; j < n; ++j) {
+    const uint32_t bzp = static_cast<uint32_t>(b_zero_point[b_zero_point_count == 1 ? 0 : j]);
+    const uint32_t bias_j = bias ? static_cast<uint32_t>(bias[j]) : 0u;
+    g.b_zero_point[j] = static_cast<int32_t>(bzp);
+    g.col_offset[j] =
+        static_cast<int32_t>(bias_j + static_cast<uint32_t>(k) * azp * bzp - azp * colsum[j]);
+  }
+  g.packed_for(active_path());  // pack now: the first run should only compute
+}
+
+Gemm::~Gemm() = default;
+size_t Gemm::k() const { return impl_->k; }
+size_t Gemm::n() const { return impl_->n; }
+
+void Gemm::run(const uint8_t* a, size_t m, size_t lda, int32_t* c, size_t ldc) const {
+  impl_->run(a, m, lda, c, ldc, nullptr);
+}
+
+void Gemm::run(const uint8_t* a, size_t m, size_t lda, const Requantization& requant, uint8_t* c,
+               size_t ldc) const {
+  impl_->run(a, m, lda, c, ldc, &requant);
+}
+
+namespace {
+
+struct GemmJob {
+  const GemmKernel* kn;
+  const PackedB* packed;
+  const uint8_t* a;
+  size_t m, k, n, lda, ldc;
+  size_t mc, nc, kc, n_blocks_n;
+  const int32_t* col_offset;
+  const int32_t* b_zero_point;
+  const ChannelParams* requant;
+  int32_t zero_point, qmin, qmax;
+  void* c;
+  size_t c_elem;  // bytes per output element
+};
+
+// One task: rows [m0, m0 + mc) x columns [n0, n0 + nc) of C, all of K.
+void gemm_task(void* ctx, size_t task) {
+  const GemmJob& j = *static_cast<const GemmJob*>(ctx);
+  const GemmKernel& kn = *j.kn;
+  const size_t m0 = (task / j.n_blocks_n) * j.mc, n0 = (task % j.n_blocks_n) * j.nc;
+  const size_t rows = std::min(j.mc, j.m - m0), cols = std::min(j.nc, j.n - n0);
+  const size_t micro_panels = (rows + kn.mr - 1) / kn.mr;
+  const size_t panels = (cols + kn.nr - 1) / kn.nr;
+  const size_t k_padded = j.packed->k_padded;
+  const size_t kc = std::min(j.kc, k_padded);
+  const bool blocked = kc < k_padded;
+  const size_t a_panel_bytes = kc * kn.a_bytes_per_k;
+  const size_t tile = kn.mr * kn.nr;
+
+  Scratch& s = thread_scratch();
+  s.a_packed.reserve(micro_panels * a_panel_bytes);
+  if (blocked) s.partial.reserve(micro_panels * panels * tile * sizeof(int32_t));
+  s.rowsum.assign(micro_panels * kn.mr, 0);
+  int32_t* partial = reinterpret_cast<int32_t*>(s.partial.data());
+
+  const size_t panel_bytes = k_padded * kn.nr;
+  const uint8_t* b_base = j.packed->data.data() + (n0 / kn.nr) * panel_bytes;
+  for (size_t k0 = 0; k0 < k_padded; k0 += kc) {
+    const size_t kb = std::min(kc, k_padded - k0);
+    const bool first = k0 == 0, last = k0 + kb == k_padded;
+    const size_t k_valid = j.k > k0 ? std::min(kb, j.k - k0) : 0;
+    for (size_t i = 0; i < micro_panels; ++i) {
+      const size_t r = std::min(kn.mr, rows - i * kn.mr);
+      kn.pack_a(j.a + (m0 + i * kn.mr) * j.lda + k0, j.lda, r, k_valid, kb,
+                s.a_packed.data() + i * a_panel_bytes, &s.rowsum[i * kn.mr]);
+    }
+    for (size_t p = 0; p < panels; ++p) {
+      const uint8_t* b_panel = b_base + p * panel_bytes + k0 * kn.nr;
+      const size_t col = n0 + p * kn.nr;
+      GemmTileOut out;
+      out.cols = std::min(kn.nr, j.n - col);
+      out.col_offset = j.col_offset + col;
+      out.b_zero_point = j.b_zero_point + col;
+      out.ldc = j.ldc;
+      out.requant = j.requant;
+      out.requant_column = col;
+      out.zero_point = j.zero_point;
+      out.qmin = j.qmin;
+      out.qmax = j.qmax;
+      for (size_t i = 0; i < micro_panels; ++i) {
+        const size_t row = m0 + i * kn.mr;
+        int32_t* tile_partial = partial + (p * micro_panels + i) * tile;
+        out.rows = std::min(kn.mr, j.m - row);
+        out.rowsum = &s.rowsum[i * kn.mr];
+        out.c = static_cast<uint8_t*>(j.c) + (row * j.ldc + col) * j.c_elem;
+        kn.ukernel(kb / kn.kr, s.a_packed.data() + i * a_panel_bytes, b_panel,
+                   first ? nullptr : tile_partial, last ? nullptr : tile_partial, &out);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void Gemm::Impl::run(const uint8_t* a, size_t m, size_t lda, void* c, size_t ldc,
+                     const Requantization* rq) const {
+  if (m == 0 || n == 0) return;
+  const PackedB& p = packed_for(active_path());
+  const GemmKernel& kn = *p.kernel;
+  std::unique_ptr<RequantTables> tables;
+  if (rq != nullptr) tables = std::make_unique<RequantTables>(*rq, n_padded);
+
+  GemmJob job;
+  job.kn = &kn;
+  job.packed = &p;
+  job.a = a;
+  job.m = m;
+  job.k = k;
+  job.n = n;
+  job.lda = lda;
+  job.ldc = ldc;
+  job.kc = kn.kc;
+  job.col_offset = col_offset.data();
+  job.b_zero_point = b_zero_point.data();
+  job.requant = tables ? &tables->params() : nullptr;
+  job.zero_point = rq ? rq->zero_point : 0;
+  job.qmin = rq ? rq->qmin : 0;
+  job.qmax = rq ? rq->qmax : 255;
+  job.c = c;
+  job.c_elem = rq ? 1 : sizeof(int32_t);
+
+  // Task shape: blocks of about 8 micro-panels by 16 panels, split further
+  // while there are fewer than 4 tasks per thread and the blocks are large.
+  const size_t threads = static_cast<size_t>(num_threads());
+  size_t mc = std::min(round_up(m, kn.mr), 8 * kn.mr * 4);
+  size_t nc = std::min(round_up(n, kn.nr), 16 * kn.nr);
+  auto tasks = [&] { return ((m + mc - 1) / mc) * ((n + nc - 1) / nc); };
+  while (threads > 1 && tasks() < 4 * threads) {
+    if (nc > 2 * kn.nr) {
+      nc = round_up(nc / 2, kn.nr);
+    } else if (mc > 2 * kn.mr) {
+      mc = round_up(mc / 2, kn.mr);
+    } else {
+      break;
+    }
+  }
+  job.mc = mc;
+  job.nc = nc;
+  job.n_blocks_n = (n + nc - 1) / nc;
+  parallel_for(tasks(), gemm_task, &job);
+}
+
+}  // namespace lowp

@@ -1,0 +1,84 @@
+// GEMM internals shared by the driver (gemm.cc) and the per-path
+// microkernels. Everything here is plain data: the driver has already
+// validated shapes and folded the weight-only zero-point terms.
+//
+//   C[m, n] = sum_k A[m, k] B[k, n]            (the microkernel's loop)
+//           + col_offset[n]                     (bias + K a_zp b_zp[n] - a_zp colsum_n(B))
+//           - b_zp[n] * rowsum_m(A)             (the only input-dependent term)
+//
+// All of it in wrapping uint32 arithmetic: the terms may overflow, the sum is
+// exact whenever the true result fits in int32 (K <= 33025).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "fixedpoint_scalar.h"
+#include "kernels.h"
+
+namespace lowp {
+
+// Where a finished MR x NR tile goes, and how. Pointers are already offset to
+// the tile's first row / column. rows <= MR and cols <= NR are the valid part
+// (edge tiles); per-column arrays are padded to whole panels, so a kernel may
+// read NR entries from them.
+struct GemmTileOut {
+  size_t rows, cols;
+  const int32_t* col_offset;    // [NR]
+  const int32_t* b_zero_point;  // [NR]
+  const int32_t* rowsum;        // [MR], sums of the packed A rows
+  void* c;                      // int32 or uint8 output, row stride ldc elements
+  size_t ldc;
+  // Fused requantization, or null for int32 output. Its tables are per
+  // column (period = padded N, offset to the tile) or per tensor (period 1).
+  const ChannelParams* requant;
+  size_t requant_column;  // the tile's first column, to index requant tables
+  int32_t zero_point, qmin, qmax;
+};
+
+// One microkernel call: kgroups groups of KR k values of a packed A
+// micro-panel (MR rows) times a packed B panel (NR columns). acc_in, if not
+// null, holds the MR x NR partial sums of earlier K blocks (row-major,
+// stride NR) to add. If acc_out is not null the raw partial sums are stored
+// there (more K blocks follow); otherwise the tile is finished into *out.
+using GemmUkernelFn = void (*)(size_t kgroups, const void* a, const uint8_t* b,
+                               const int32_t* acc_in, int32_t* acc_out, const GemmTileOut* out);
+
+// Packs rows [0, rows) (rows <= MR; missing rows are zero) of A, k values
+// [0, kc) (kc a multiple of KR; values at k >= k_valid are zero) into one
+// micro-panel, and adds each row's sum over k < k_valid to rowsum[0, MR).
+using GemmPackAFn = void (*)(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, size_t kc,
+                             void* packed, int32_t* rowsum);
+
+struct GemmKernel {
+  size_t mr, nr, kr;     // tile and k-group sizes
+  size_t a_bytes_per_k;  // packed A bytes per k value of one micro-panel
+  size_t kc;             // k values per cache block (a multiple of kr)
+  GemmPackAFn pack_a;
+  GemmUkernelFn ukernel;
+};
+
+// The value of one output element before requantization.
+static inline int32_t gemm_finish_one(uint32_t sum, int32_t col_offset, int32_t b_zero_point,
+                                      int32_t rowsum) {
+  return static_cast<int32_t>(sum + static_cast<uint32_t>(col_offset) -
+                              static_cast<uint32_t>(b_zero_point) * static_cast<uint32_t>(rowsum));
+}
+
+// Stores (or requantizes) element (i, j) of a finished tile, the scalar way:
+// the edge path of every microkernel and the whole of the scalar one.
+static inline void gemm_store_one(const GemmTileOut& out, size_t i, size_t j, uint32_t sum) {
+  const int32_t v = gemm_finish_one(sum, out.col_offset[j], out.b_zero_point[j], out.rowsum[i]);
+  if (out.requant == nullptr) {
+    static_cast<int32_t*>(out.c)[i * out.ldc + j] = v;
+    return;
+  }
+  const ChannelParams& rq = *out.requant;
+  const size_t ch = rq.period == 1 ? 0 : out.requant_column + j;
+  static_cast<uint8_t*>(out.c)[i * out.ldc + j] = fixedpoint::requantize_one(
+      v, rq.multiplier[ch], rq.shift[ch], out.zero_point, out.qmin, out.qmax);
+}
+
+const GemmKernel& scalar_gemm_kernel();
+
+}  // namespace lowp
