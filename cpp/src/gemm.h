@@ -80,5 +80,12 @@ static inline void gemm_store_one(const GemmTileOut& out, size_t i, size_t j, ui
 }
 
 const GemmKernel& scalar_gemm_kernel();
+#if defined(__x86_64__) || defined(_M_X64)
+const GemmKernel& avx2_gemm_kernel();
+#endif
+#if defined(__aarch64__)
+const GemmKernel& neon_gemm_kernel();
+const GemmKernel& neon_dot_gemm_kernel();
+#endif
 
 }  // namespace lowp

@@ -139,12 +139,16 @@ bool quantize_f32_u8_neon(const float* x, size_t n, float scale, float zero_poin
 
 const KernelTable& neon_kernels() {
   static const KernelTable table = {requant_q31_u8_neon, mulquant_q31_s32_neon,
-                                    quantize_f32_u8_neon, &scalar_gemm_kernel()};
+                                    quantize_f32_u8_neon, &neon_gemm_kernel()};
   return table;
 }
 
 // The dot-product extension changes only the GEMM kernels; the elementwise
 // kernels of the neon_dot path are the NEON ones.
-const KernelTable& neon_dot_kernels() { return neon_kernels(); }
+const KernelTable& neon_dot_kernels() {
+  static const KernelTable table = {requant_q31_u8_neon, mulquant_q31_s32_neon,
+                                    quantize_f32_u8_neon, &neon_dot_gemm_kernel()};
+  return table;
+}
 
 }  // namespace lowp

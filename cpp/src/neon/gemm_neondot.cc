@@ -1,0 +1,62 @@
+// NEON dot-product GEMM microkernel: an 8x8 tile, four k values per step.
+// UDOT adds four u8 x u8 products into each u32 lane exactly. A micro-panel:
+// per group of 4 k, 8 rows of 4 bytes; B panel: 8 columns of 4 bytes.
+// Compiled with +dotprod; reached only when the CPU reports asimddp.
+#include <arm_neon.h>
+
+#include <cstring>
+
+#include "../gemm.h"
+#include "gemm_epilogue_neon.h"
+
+namespace lowp {
+namespace {
+
+void pack_a_8x4_neondot(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, size_t kc,
+                        void* packed, int32_t* rowsum) {
+  uint8_t* dst = static_cast<uint8_t*>(packed);
+  std::memset(dst, 0, kc * 8);
+  for (size_t i = 0; i < rows; ++i) {
+    uint32_t sum = 0;
+    for (size_t k = 0; k < k_valid; ++k) {
+      dst[(k / 4) * 32 + i * 4 + k % 4] = a[i * lda + k];
+      sum += a[i * lda + k];
+    }
+    rowsum[i] += static_cast<int32_t>(sum);
+  }
+}
+
+template <int kRow>
+inline void row_dot(uint32x4_t acc[8][2], uint8x16_t a_rows, uint8x16_t b0, uint8x16_t b1) {
+  acc[kRow][0] = vdotq_laneq_u32(acc[kRow][0], b0, a_rows, kRow % 4);
+  acc[kRow][1] = vdotq_laneq_u32(acc[kRow][1], b1, a_rows, kRow % 4);
+}
+
+void gemm_u8_8x8c4_neondot(size_t kgroups, const void* a_packed, const uint8_t* b,
+                           const int32_t* acc_in, int32_t* acc_out, const GemmTileOut* out) {
+  const uint8_t* a = static_cast<const uint8_t*>(a_packed);
+  uint32x4_t acc[8][2];
+  neon::gemm_load_8x8(acc, acc_in);
+  for (size_t g = 0; g < kgroups; ++g, a += 32, b += 32) {
+    const uint8x16_t a03 = vld1q_u8(a), a47 = vld1q_u8(a + 16);
+    const uint8x16_t b0 = vld1q_u8(b), b1 = vld1q_u8(b + 16);
+    row_dot<0>(acc, a03, b0, b1);
+    row_dot<1>(acc, a03, b0, b1);
+    row_dot<2>(acc, a03, b0, b1);
+    row_dot<3>(acc, a03, b0, b1);
+    row_dot<4>(acc, a47, b0, b1);
+    row_dot<5>(acc, a47, b0, b1);
+    row_dot<6>(acc, a47, b0, b1);
+    row_dot<7>(acc, a47, b0, b1);
+  }
+  neon::gemm_store_8x8(acc, acc_out, out);
+}
+
+}  // namespace
+
+const GemmKernel& neon_dot_gemm_kernel() {
+  static const GemmKernel kernel = {8, 8, 4, 8, 512, pack_a_8x4_neondot, gemm_u8_8x8c4_neondot};
+  return kernel;
+}
+
+}  // namespace lowp
