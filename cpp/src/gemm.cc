@@ -46,23 +46,41 @@ constexpr size_t kColumnPad = 64;
 struct PackedB {
   const GemmKernel* kernel;
   size_t k_padded;  // K rounded up to the kernel's k-group
+  size_t kc;        // k values per cache block (the last block may be shorter)
+  size_t panels;    // panels of nr columns
   AlignedBuffer data;
+
+  // Panel p of the K block starting at k0. Blocks are stored one after
+  // another, so a block of every panel is contiguous and streams well.
+  const uint8_t* panel(size_t k0, size_t p) const {
+    const size_t kb = std::min(kc, k_padded - k0);
+    return data.data() + k0 * panels * kernel->nr + p * kb * kernel->nr;
+  }
 };
 
-// B[k][n] -> panels of nr columns; in a panel, groups of kr k values; in a
-// group, nr columns of kr consecutive k values. Missing values are zero.
+// K blocks of equal size (a multiple of kr, at most the kernel's kc), so no
+// block is a short remainder.
+size_t balanced_kc(size_t k_padded, const GemmKernel& kn) {
+  const size_t blocks = (k_padded + kn.kc - 1) / kn.kc;
+  return round_up((k_padded + blocks - 1) / blocks, kn.kr);
+}
+
+// B[k][n] -> K blocks; in a block, panels of nr columns; in a panel, groups
+// of kr k values; in a group, nr columns of kr consecutive k values. Missing
+// values are zero.
 void pack_b(const uint8_t* b, size_t k, size_t n, size_t ldb, const GemmKernel& kn, PackedB* out) {
   out->kernel = &kn;
   out->k_padded = round_up(std::max<size_t>(k, 1), kn.kr);
-  const size_t panels = (n + kn.nr - 1) / kn.nr;
-  const size_t panel_bytes = out->k_padded * kn.nr;
-  out->data.reserve(panels * panel_bytes + 64);
-  uint8_t* dst = out->data.data();
-  std::memset(dst, 0, panels * panel_bytes);
-  for (size_t p = 0; p < panels; ++p) {
-    for (size_t kk = 0; kk < k; ++kk) {
-      const size_t group = kk / kn.kr, within = kk % kn.kr;
-      uint8_t* row = dst + p * panel_bytes + group * kn.nr * kn.kr + within;
+  out->kc = balanced_kc(out->k_padded, kn);
+  out->panels = (n + kn.nr - 1) / kn.nr;
+  const size_t bytes = out->panels * out->k_padded * kn.nr;
+  out->data.reserve(bytes + 64);
+  std::memset(out->data.data(), 0, bytes);
+  for (size_t kk = 0; kk < k; ++kk) {
+    const size_t k0 = kk / out->kc * out->kc, in_block = kk - k0;
+    const size_t group = in_block / kn.kr, within = in_block % kn.kr;
+    for (size_t p = 0; p < out->panels; ++p) {
+      uint8_t* row = const_cast<uint8_t*>(out->panel(k0, p)) + group * kn.nr * kn.kr + within;
       const uint8_t* src = b + kk * ldb + p * kn.nr;
       const size_t cols = std::min(kn.nr, n - p * kn.nr);
       for (size_t c = 0; c < cols; ++c) row[c * kn.kr] = src[c];
@@ -184,7 +202,7 @@ struct GemmJob {
   const PackedB* packed;
   const uint8_t* a;
   size_t m, k, n, lda, ldc;
-  size_t mc, nc, kc, n_blocks_n;
+  size_t mc, nc, n_blocks_n;
   const int32_t* col_offset;
   const int32_t* b_zero_point;
   const ChannelParams* requant;
@@ -194,56 +212,50 @@ struct GemmJob {
 };
 
 // One task: rows [m0, m0 + mc) x columns [n0, n0 + nc) of C, all of K.
+// Loop order: K blocks, then A micro-panels (each packed once per block and
+// kept in L1), then the B panels of the block (streaming from L2).
 void gemm_task(void* ctx, size_t task) {
   const GemmJob& j = *static_cast<const GemmJob*>(ctx);
   const GemmKernel& kn = *j.kn;
+  const PackedB& pb = *j.packed;
   const size_t m0 = (task / j.n_blocks_n) * j.mc, n0 = (task % j.n_blocks_n) * j.nc;
   const size_t rows = std::min(j.mc, j.m - m0), cols = std::min(j.nc, j.n - n0);
   const size_t micro_panels = (rows + kn.mr - 1) / kn.mr;
   const size_t panels = (cols + kn.nr - 1) / kn.nr;
-  const size_t k_padded = j.packed->k_padded;
-  const size_t kc = std::min(j.kc, k_padded);
-  const bool blocked = kc < k_padded;
-  const size_t a_panel_bytes = kc * kn.a_bytes_per_k;
+  const bool blocked = pb.kc < pb.k_padded;
   const size_t tile = kn.mr * kn.nr;
 
   Scratch& s = thread_scratch();
-  s.a_packed.reserve(micro_panels * a_panel_bytes);
+  s.a_packed.reserve(pb.kc * kn.a_bytes_per_k);
   if (blocked) s.partial.reserve(micro_panels * panels * tile * sizeof(int32_t));
   s.rowsum.assign(micro_panels * kn.mr, 0);
   int32_t* partial = reinterpret_cast<int32_t*>(s.partial.data());
 
-  const size_t panel_bytes = k_padded * kn.nr;
-  const uint8_t* b_base = j.packed->data.data() + (n0 / kn.nr) * panel_bytes;
-  for (size_t k0 = 0; k0 < k_padded; k0 += kc) {
-    const size_t kb = std::min(kc, k_padded - k0);
-    const bool first = k0 == 0, last = k0 + kb == k_padded;
+  GemmTileOut out;
+  out.ldc = j.ldc;
+  out.requant = j.requant;
+  out.zero_point = j.zero_point;
+  out.qmin = j.qmin;
+  out.qmax = j.qmax;
+  for (size_t k0 = 0; k0 < pb.k_padded; k0 += pb.kc) {
+    const size_t kb = std::min(pb.kc, pb.k_padded - k0);
+    const bool first = k0 == 0, last = k0 + kb == pb.k_padded;
     const size_t k_valid = j.k > k0 ? std::min(kb, j.k - k0) : 0;
     for (size_t i = 0; i < micro_panels; ++i) {
-      const size_t r = std::min(kn.mr, rows - i * kn.mr);
-      kn.pack_a(j.a + (m0 + i * kn.mr) * j.lda + k0, j.lda, r, k_valid, kb,
-                s.a_packed.data() + i * a_panel_bytes, &s.rowsum[i * kn.mr]);
-    }
-    for (size_t p = 0; p < panels; ++p) {
-      const uint8_t* b_panel = b_base + p * panel_bytes + k0 * kn.nr;
-      const size_t col = n0 + p * kn.nr;
-      GemmTileOut out;
-      out.cols = std::min(kn.nr, j.n - col);
-      out.col_offset = j.col_offset + col;
-      out.b_zero_point = j.b_zero_point + col;
-      out.ldc = j.ldc;
-      out.requant = j.requant;
-      out.requant_column = col;
-      out.zero_point = j.zero_point;
-      out.qmin = j.qmin;
-      out.qmax = j.qmax;
-      for (size_t i = 0; i < micro_panels; ++i) {
-        const size_t row = m0 + i * kn.mr;
-        int32_t* tile_partial = partial + (p * micro_panels + i) * tile;
-        out.rows = std::min(kn.mr, j.m - row);
-        out.rowsum = &s.rowsum[i * kn.mr];
+      const size_t row = m0 + i * kn.mr;
+      kn.pack_a(j.a + row * j.lda + k0, j.lda, std::min(kn.mr, j.m - row), k_valid, kb,
+                s.a_packed.data(), &s.rowsum[i * kn.mr]);
+      out.rows = std::min(kn.mr, j.m - row);
+      out.rowsum = &s.rowsum[i * kn.mr];
+      for (size_t p = 0; p < panels; ++p) {
+        const size_t col = n0 + p * kn.nr;
+        out.cols = std::min(kn.nr, j.n - col);
+        out.col_offset = j.col_offset + col;
+        out.b_zero_point = j.b_zero_point + col;
+        out.requant_column = col;
         out.c = static_cast<uint8_t*>(j.c) + (row * j.ldc + col) * j.c_elem;
-        kn.ukernel(kb / kn.kr, s.a_packed.data() + i * a_panel_bytes, b_panel,
+        int32_t* tile_partial = partial + (i * panels + p) * tile;
+        kn.ukernel(kb / kn.kr, s.a_packed.data(), pb.panel(k0, n0 / kn.nr + p),
                    first ? nullptr : tile_partial, last ? nullptr : tile_partial, &out);
       }
     }
@@ -269,7 +281,6 @@ void Gemm::Impl::run(const uint8_t* a, size_t m, size_t lda, void* c, size_t ldc
   job.n = n;
   job.lda = lda;
   job.ldc = ldc;
-  job.kc = kn.kc;
   job.col_offset = col_offset.data();
   job.b_zero_point = b_zero_point.data();
   job.requant = tables ? &tables->params() : nullptr;
@@ -279,11 +290,12 @@ void Gemm::Impl::run(const uint8_t* a, size_t m, size_t lda, void* c, size_t ldc
   job.c = c;
   job.c_elem = rq ? 1 : sizeof(int32_t);
 
-  // Task shape: blocks of about 8 micro-panels by 16 panels, split further
-  // while there are fewer than 4 tasks per thread and the blocks are large.
+  // Task shape: up to 64 rows by 512 columns, so that a K block of B
+  // (kc x 512 bytes) and the task's partial sums (64 x 512 int32) share L2;
+  // split further while there are fewer than 4 tasks per thread.
   const size_t threads = static_cast<size_t>(num_threads());
-  size_t mc = std::min(round_up(m, kn.mr), 8 * kn.mr * 4);
-  size_t nc = std::min(round_up(n, kn.nr), 16 * kn.nr);
+  size_t mc = std::min(round_up(m, kn.mr), round_up(64, kn.mr));
+  size_t nc = std::min(round_up(n, kn.nr), round_up(512, kn.nr));
   auto tasks = [&] { return ((m + mc - 1) / mc) * ((n + nc - 1) / nc); };
   while (threads > 1 && tasks() < 4 * threads) {
     if (nc > 2 * kn.nr) {

@@ -19,17 +19,38 @@ def _info(_: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from . import _bench
+
+    shapes = None
+    if args.shapes:
+        try:
+            shapes = [tuple(int(v) for v in s.lower().split("x")) for s in args.shapes]
+        except ValueError:
+            shapes = []
+        if not shapes or any(len(s) != 3 or min(s) < 1 for s in shapes):
+            print("lowp bench: --shapes takes MxKxN with positive sizes", file=sys.stderr)
+            return 2
+    _bench.bench_gemm(shapes, threads=args.threads, repeats=args.repeats)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lowp", description="Exact uint8 integer kernels for quantized inference."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("info", help="print the CPU, the ISA paths and the active path and threads")
+    bench = sub.add_parser("bench", help="time lowp against other engines on the same shapes")
+    bench.add_argument("op", choices=["gemm"], help="what to time")
+    bench.add_argument("--threads", type=int, default=1, help="threads for every engine")
+    bench.add_argument("--repeats", type=int, default=7, help="interleaved rounds (median)")
+    bench.add_argument("--shapes", nargs="*", metavar="MxKxN", help="shapes, e.g. 256x256x256")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"info": _info}
+    handlers = {"info": _info, "bench": _bench}
     return handlers[args.command](args)
 
 
