@@ -296,3 +296,14 @@ def test_k_too_large():
 def test_int8_zero_point_range():
     with pytest.raises(ValueError, match=r"a_zero_point must be in \[-128, 127\]"):
         lowp.gemm(A.view(np.int8), B, 128, 0)
+
+
+@pytest.mark.parametrize("k", [1, 2, 191, 192, 193, 385, 1000, 4097])
+def test_single_row(each_path, k):
+    # M = 1 takes the GEMV kernel where a path has one: K blocks, partial
+    # panel groups, int32 and fused per-column output.
+    rng = np.random.default_rng(k)
+    for n in (1, 8, 31, 33, 100):
+        GemmCase(1, k, n, seed=k + n).zero_points(201, rng.integers(0, 256, n)).bias().check()
+        rq = lowp.Requant(rng.integers(2**30, 2**31, n), rng.integers(-20, 1, n), 9)
+        GemmCase(1, k, n, seed=n).zero_points(5, 250).bias().requant(rq).check()

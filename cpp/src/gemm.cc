@@ -262,6 +262,29 @@ void gemm_task(void* ctx, size_t task) {
   }
 }
 
+// One GEMV task: the panels of columns [n0, n0 + nc).
+void gemv_task(void* ctx, size_t task) {
+  const GemmJob& j = *static_cast<const GemmJob*>(ctx);
+  const PackedB& pb = *j.packed;
+  const size_t nr = j.kn->nr;
+  const size_t n0 = task * j.nc, cols = std::min(j.nc, j.n - n0);
+  const GemvB b = {pb.data.data(), pb.k_padded, pb.kc, pb.panels};
+  GemmTileOut out;
+  out.rows = 1;
+  out.cols = cols;
+  out.col_offset = j.col_offset + n0;
+  out.b_zero_point = j.b_zero_point + n0;
+  out.rowsum = nullptr;  // the kernel sums its row itself
+  out.c = static_cast<uint8_t*>(j.c) + n0 * j.c_elem;
+  out.ldc = j.ldc;
+  out.requant = j.requant;
+  out.requant_column = n0;
+  out.zero_point = j.zero_point;
+  out.qmin = j.qmin;
+  out.qmax = j.qmax;
+  j.kn->gemv(j.a, j.k, b, n0 / nr, (n0 + cols + nr - 1) / nr, &out);
+}
+
 }  // namespace
 
 void Gemm::Impl::run(const uint8_t* a, size_t m, size_t lda, void* c, size_t ldc,
@@ -309,6 +332,15 @@ void Gemm::Impl::run(const uint8_t* a, size_t m, size_t lda, void* c, size_t ldc
   job.mc = mc;
   job.nc = nc;
   job.n_blocks_n = (n + nc - 1) / nc;
+  if (m == 1 && kn.gemv != nullptr) {
+    // Tasks of whole groups of 4 panels, about 2 per thread.
+    const size_t groups = (p.panels + 3) / 4;
+    const size_t per_task = std::max<size_t>(1, (groups + 2 * threads - 1) / (2 * threads));
+    job.nc = per_task * 4 * kn.nr;
+    job.n_blocks_n = (n + job.nc - 1) / job.nc;
+    parallel_for(job.n_blocks_n, gemv_task, &job);
+    return;
+  }
   parallel_for(tasks(), gemm_task, &job);
 }
 

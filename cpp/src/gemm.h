@@ -50,12 +50,28 @@ using GemmUkernelFn = void (*)(size_t kgroups, const void* a, const uint8_t* b,
 using GemmPackAFn = void (*)(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, size_t kc,
                              void* packed, int32_t* rowsum);
 
+// Packed B as a GEMV sees it: K blocks of kc values (the last may be
+// shorter), each holding every panel; panel p of the block at k0 starts at
+// data + k0 * panels * nr + p * (block size) * nr.
+struct GemvB {
+  const uint8_t* data;
+  size_t k_padded, kc, panels;
+};
+
+// One row of A (k values, unpacked) times panels [p0, p1) of B, finished
+// into *out (rows = 1; the per-column pointers and c at column p0 * nr; cols
+// = the valid columns of those panels). For M = 1 a micro-panel of mr rows
+// would waste mr - 1 of them.
+using GemvFn = void (*)(const uint8_t* a, size_t k, const GemvB& b, size_t p0, size_t p1,
+                        const GemmTileOut* out);
+
 struct GemmKernel {
   size_t mr, nr, kr;     // tile and k-group sizes
   size_t a_bytes_per_k;  // packed A bytes per k value of one micro-panel
   size_t kc;             // k values per cache block (a multiple of kr)
   GemmPackAFn pack_a;
   GemmUkernelFn ukernel;
+  GemvFn gemv;  // optional M = 1 kernel (null: use ukernel)
 };
 
 // The value of one output element before requantization.

@@ -24,6 +24,8 @@
 // order runs at ~100 GOPS.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "../gemm.h"
@@ -194,31 +196,35 @@ void gemm_u8_8x8c2_avx2(size_t kpairs, const void* a_packed, const uint8_t* b_pa
     // iteration's last madds).
     LOAD_B(0)
     GROUP(0, 0, 0, 1, 3, 2, 4, 3)
-    GROUP(0, 2, 2, 3, 5, 4, 6, 5) GROUP(0, 4, 4, 5, 7, 6, 0, 0) GROUP(0, 6, 6, 0, 1, 1, 2, 2)
-        LOAD_B(1) GROUP(1, 0, 1, 2, 3, 3, 4, 4) GROUP(1, 2, 3, 4, 5, 5, 6, 6)
-            GROUP(1, 4, 5, 6, 7, 0, 0, 1) GROUP(1, 6, 0, 1, 1, 2, 2, 3) LOAD_B(2) GROUP(
-                2, 0, 2, 3, 3, 4, 4, 5) GROUP(2, 2, 4, 5, 5, 6, 6, 0) GROUP(2, 4, 6, 0, 7, 1, 0, 2)
-                GROUP(2, 6, 1, 2, 1, 3, 2, 4) LOAD_B(3) GROUP(3, 0, 3, 4, 3, 5, 4, 6)
-                    GROUP(3, 2, 5, 6, 5, 0, 6, 1) GROUP(3, 4, 0, 1, 7, 2, 0, 3)
-                        GROUP(3, 6, 2, 3, 1, 4, 2, 5) LOAD_B(4) GROUP(4, 0, 4, 5, 3, 6, 4, 0)
-                            GROUP(4, 2, 6, 0, 5, 1, 6, 2) GROUP(4, 4, 1, 2, 7, 3, 0, 4)
-                                GROUP(4, 6, 3, 4, 1, 5, 2, 6) LOAD_B(5)
-                                    GROUP(5, 0, 5, 6, 3, 0, 4, 1) GROUP(5, 2, 0, 1, 5, 2, 6, 3)
-                                        GROUP(5, 4, 2, 3, 7, 4, 0, 5) GROUP(5, 6, 4, 5, 1, 6, 2, 0)
-                                            LOAD_B(6) GROUP(6, 0, 6, 0, 3, 1, 4, 2)
-                                                GROUP(6, 2, 1, 2, 5, 3, 6, 4)
-                                                    GROUP(6, 4, 3, 4, 7, 5, 0, 6)
-                                                        GROUP(6, 6, 5, 6, 1, 0, 2, 1) a += 7 * 256;
+    GROUP(0, 2, 2, 3, 5, 4, 6, 5)
+    GROUP(0, 4, 4, 5, 7, 6, 0, 0)
+    GROUP(0, 6, 6, 0, 1, 1, 2, 2) LOAD_B(1) GROUP(1, 0, 1, 2, 3, 3, 4, 4)
+        GROUP(1, 2, 3, 4, 5, 5, 6, 6) GROUP(1, 4, 5, 6, 7, 0, 0, 1) GROUP(1, 6, 0, 1, 1, 2, 2, 3)
+            LOAD_B(2) GROUP(2, 0, 2, 3, 3, 4, 4, 5) GROUP(2, 2, 4, 5, 5, 6, 6, 0)
+                GROUP(2, 4, 6, 0, 7, 1, 0, 2) GROUP(2, 6, 1, 2, 1, 3, 2, 4) LOAD_B(3)
+                    GROUP(3, 0, 3, 4, 3, 5, 4, 6) GROUP(3, 2, 5, 6, 5, 0, 6, 1)
+                        GROUP(3, 4, 0, 1, 7, 2, 0, 3) GROUP(3, 6, 2, 3, 1, 4, 2, 5) LOAD_B(4)
+                            GROUP(4, 0, 4, 5, 3, 6, 4, 0) GROUP(4, 2, 6, 0, 5, 1, 6, 2) GROUP(
+                                4, 4, 1, 2, 7, 3, 0, 4) GROUP(4, 6, 3, 4, 1, 5, 2, 6) LOAD_B(5)
+                                GROUP(5, 0, 5, 6, 3, 0, 4, 1) GROUP(5, 2, 0, 1, 5, 2, 6, 3)
+                                    GROUP(5, 4, 2, 3, 7, 4, 0, 5) GROUP(5, 6, 4, 5, 1, 6, 2, 0)
+                                        LOAD_B(6) GROUP(6, 0, 6, 0, 3, 1, 4, 2)
+                                            GROUP(6, 2, 1, 2, 5, 3, 6, 4)
+                                                GROUP(6, 4, 3, 4, 7, 5, 0, 6)
+                                                    GROUP(6, 6, 5, 6, 1, 0, 2, 1) a += 7 * 256;
     b += 7 * 16;
   }
   // Madds 51..55 of the last iteration (rows 3..7, temps 2..6) are still pending.
   ACC(3, 2)
-  ACC(4, 3) ACC(5, 4) ACC(6, 5)
-      ACC(7, 6) for (; p > 0; --p) {  // remaining k-pairs (< 7): plain multiply-then-add
+  ACC(4, 3)
+  ACC(5, 4)
+  ACC(6, 5) ACC(7, 6) for (; p > 0; --p) {  // remaining k-pairs (< 7): plain multiply-then-add
     LOAD_B(0)
     MADD(0, 0, 0)
-    ACC(0, 0) MADD(1, 0, 1) ACC(1, 1) MADD(2, 0, 2) ACC(2, 2) MADD(3, 0, 3) ACC(3, 3) MADD(4, 0, 4)
-        ACC(4, 4) MADD(5, 0, 5) ACC(5, 5) MADD(6, 0, 6) ACC(6, 6) MADD(0, 0, 7) ACC(7, 0) a += 256;
+    ACC(0, 0)
+    MADD(1, 0, 1)
+    ACC(1, 1) MADD(2, 0, 2) ACC(2, 2) MADD(3, 0, 3) ACC(3, 3) MADD(4, 0, 4) ACC(4, 4) MADD(5, 0, 5)
+        ACC(5, 5) MADD(6, 0, 6) ACC(6, 6) MADD(0, 0, 7) ACC(7, 0) a += 256;
     b += 16;
   }
 #undef GROUP
@@ -231,10 +237,117 @@ void gemm_u8_8x8c2_avx2(size_t kpairs, const void* a_packed, const uint8_t* b_pa
 
 #undef LOWP_PIN
 
+// Finishes one row of 8 columns (a GEMV panel) at column offset col of out.
+void finish_1x8(__m256i acc, const GemmTileOut& out, size_t col) {
+  const size_t cols = out.cols > col ? std::min<size_t>(kNr, out.cols - col) : 0;
+  GemmTileOut o = out;
+  o.col_offset += col;
+  o.b_zero_point += col;
+  o.requant_column += col;
+  o.c = static_cast<uint8_t*>(out.c) + col * (out.requant ? 1 : sizeof(int32_t));
+  if (cols < kNr) {
+    alignas(32) uint32_t sums[kNr];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(sums), acc);
+    for (size_t j = 0; j < cols; ++j) gemm_store_one(o, 0, j, sums[j]);
+    return;
+  }
+  const __m256i offset = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.col_offset));
+  const __m256i bzp = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.b_zero_point));
+  const __m256i v = _mm256_sub_epi32(_mm256_add_epi32(acc, offset),
+                                     _mm256_mullo_epi32(bzp, _mm256_set1_epi32(o.rowsum[0])));
+  if (o.requant == nullptr) {
+    _mm256_storeu_si256(static_cast<__m256i*>(o.c), v);
+    return;
+  }
+  // The requantized row goes through the scalar definition per element: a
+  // GEMV output is n values against k * n multiply-adds.
+  alignas(32) uint32_t sums[kNr];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(sums), acc);
+  for (size_t j = 0; j < kNr; ++j) gemm_store_one(o, 0, j, sums[j]);
+}
+
+// kPanels panels at once: one broadcast A pair serves kPanels multiplies.
+template <int kPanels>
+void gemv_panels(const int32_t* pairs, const GemvB& b, size_t p, __m256i acc[4]) {
+  for (int j = 0; j < kPanels; ++j) acc[j] = _mm256_setzero_si256();
+  for (size_t k0 = 0; k0 < b.k_padded; k0 += b.kc) {
+    const size_t kb = std::min(b.kc, b.k_padded - k0);
+    const uint8_t* base = b.data + k0 * b.panels * kNr + p * kb * kNr;
+    const int32_t* a = pairs + k0 / 2;
+    for (size_t q = 0; q < kb / 2; ++q) {
+      const __m256i av = _mm256_set1_epi32(a[q]);
+      for (int j = 0; j < kPanels; ++j) {
+        const __m128i bytes =
+            _mm_load_si128(reinterpret_cast<const __m128i*>(base + j * kb * kNr + 16 * q));
+        acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(av, _mm256_cvtepu8_epi16(bytes)));
+      }
+    }
+  }
+}
+
+struct GemvScratch {
+  int32_t* pairs = nullptr;
+  size_t capacity = 0;
+  ~GemvScratch() { std::free(pairs); }
+};
+
+// gemv_u8_1x32c2_avx2: one row of A against four B panels (32 columns) at a
+// time, the A pairs broadcast from a small unpacked buffer.
+void gemv_u8_1x32c2_avx2(const uint8_t* a, size_t k, const GemvB& b, size_t p0, size_t p1,
+                         const GemmTileOut* out) {
+  static thread_local GemvScratch scratch;
+  const size_t kpairs = b.k_padded / 2;
+  if (scratch.capacity < kpairs + 8) {
+    std::free(scratch.pairs);
+    scratch.capacity = kpairs + 8;
+    scratch.pairs =
+        static_cast<int32_t*>(std::aligned_alloc(32, (scratch.capacity * 4 + 31) / 32 * 32));
+  }
+  int32_t* pairs = scratch.pairs;
+  uint32_t sum = 0;
+  size_t q = 0;
+  __m128i sums = _mm_setzero_si128();
+  for (; 2 * q + 16 <= k; q += 8) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 2 * q));
+    sums = _mm_add_epi64(sums, _mm_sad_epu8(bytes, _mm_setzero_si128()));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(pairs + q), _mm256_cvtepu8_epi16(bytes));
+  }
+  sum = static_cast<uint32_t>(_mm_cvtsi128_si32(sums) +
+                              _mm_cvtsi128_si32(_mm_unpackhi_epi64(sums, sums)));
+  for (; q < kpairs; ++q) {
+    const uint32_t lo = 2 * q < k ? a[2 * q] : 0, hi = 2 * q + 1 < k ? a[2 * q + 1] : 0;
+    sum += lo + hi;
+    pairs[q] = static_cast<int32_t>(lo | (hi << 16));
+  }
+  GemmTileOut o = *out;
+  const int32_t rowsum = static_cast<int32_t>(sum);
+  o.rowsum = &rowsum;
+  __m256i acc[4];
+  for (size_t p = p0; p < p1; p += 4) {
+    const size_t np = std::min<size_t>(4, p1 - p);
+    switch (np) {
+      case 4:
+        gemv_panels<4>(pairs, b, p, acc);
+        break;
+      case 3:
+        gemv_panels<3>(pairs, b, p, acc);
+        break;
+      case 2:
+        gemv_panels<2>(pairs, b, p, acc);
+        break;
+      default:
+        gemv_panels<1>(pairs, b, p, acc);
+        break;
+    }
+    for (size_t j = 0; j < np; ++j) finish_1x8(acc[j], o, (p - p0 + j) * kNr);
+  }
+}
+
 }  // namespace
 
 const GemmKernel& avx2_gemm_kernel() {
-  static const GemmKernel kernel = {kMr, kNr, 2, 128, 192, pack_a_8x2_avx2, gemm_u8_8x8c2_avx2};
+  static const GemmKernel kernel = {
+      kMr, kNr, 2, 128, 192, pack_a_8x2_avx2, gemm_u8_8x8c2_avx2, gemv_u8_1x32c2_avx2};
   return kernel;
 }
 

@@ -55,7 +55,7 @@ void gemm_u8_8x8_neon(size_t kgroups, const void* a_packed, const uint8_t* b, co
 }  // namespace
 
 const GemmKernel& neon_gemm_kernel() {
-  static const GemmKernel kernel = {8, 8, 1, 8, 512, pack_a_8x1_neon, gemm_u8_8x8_neon};
+  static const GemmKernel kernel = {8, 8, 1, 8, 512, pack_a_8x1_neon, gemm_u8_8x8_neon, nullptr};
   return kernel;
 }
 

@@ -55,7 +55,8 @@ void gemm_u8_8x8c4_neondot(size_t kgroups, const void* a_packed, const uint8_t* 
 }  // namespace
 
 const GemmKernel& neon_dot_gemm_kernel() {
-  static const GemmKernel kernel = {8, 8, 4, 8, 512, pack_a_8x4_neondot, gemm_u8_8x8c4_neondot};
+  static const GemmKernel kernel = {8,      8, 4, 8, 512, pack_a_8x4_neondot, gemm_u8_8x8c4_neondot,
+                                    nullptr};
   return kernel;
 }
 

@@ -47,7 +47,8 @@ void gemm_u8_4x4_scalar(size_t kgroups, const void* a_packed, const uint8_t* b,
 }  // namespace
 
 const GemmKernel& scalar_gemm_kernel() {
-  static const GemmKernel kernel = {kMr, kNr, 1, kMr, 512, pack_a_4x1_scalar, gemm_u8_4x4_scalar};
+  static const GemmKernel kernel = {kMr,    kNr, 1, kMr, 512, pack_a_4x1_scalar, gemm_u8_4x4_scalar,
+                                    nullptr};
   return kernel;
 }
 
