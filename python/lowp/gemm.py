@@ -92,21 +92,26 @@ class _Packed:
             got = a_u8.shape[-1] if a_u8.ndim else "a scalar"
             raise ValueError(f"{a_name}'s last axis must be K={self.k}, got {got}")
         shape = (*a_u8.shape[:-1], self.n)
-        a2 = np.ascontiguousarray(a_u8.reshape(-1, self.k))
+        a2 = a_u8.reshape(-1, self.k)
+        if not a2.flags.c_contiguous:
+            a2 = np.ascontiguousarray(a2)
+        dtype = np.int32 if self.requant is None else np.uint8
+        if out is None:  # the common case, kept short: per-call overhead matters at M = 1
+            dest = np.empty(shape, dtype=dtype)
+            self._run(a2, dest.reshape(-1, self.n))
+            return dest
+        return _checks.into_out(
+            lambda d: self._run(a2, d.reshape(-1, self.n)), (a_u8,), shape, dtype, out
+        )
+
+    def _run(self, a2: np.ndarray, dest2: np.ndarray) -> None:
         rq = self.requant
         if rq is None:
-            return _checks.into_out(
-                lambda d: self.core.run(a2, d.reshape(-1, self.n)), (a_u8,), shape, np.int32, out
+            self.core.run(a2, dest2)
+        else:
+            self.core.run_requant(
+                a2, rq.multiplier, rq.shift, rq.zero_point, rq.qmin, rq.qmax, dest2
             )
-        return _checks.into_out(
-            lambda d: self.core.run_requant(
-                a2, rq.multiplier, rq.shift, rq.zero_point, rq.qmin, rq.qmax, d.reshape(-1, self.n)
-            ),
-            (a_u8,),
-            shape,
-            np.uint8,
-            out,
-        )
 
 
 def gemm(a, b, a_zero_point, b_zero_point, *, bias=None, requant=None, out=None) -> np.ndarray:
