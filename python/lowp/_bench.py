@@ -4,6 +4,7 @@ are left out. Figures are medians of GOPS = 2 * M * N * K / seconds."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -11,6 +12,12 @@ from collections.abc import Callable
 import numpy as np
 
 import lowp
+
+# OpenMP workers (PyTorch's) spin for 200 ms after each parallel region by
+# default; on a 2-core machine they would steal the next engine's second
+# core. Must be set before torch is imported.
+os.environ.setdefault("KMP_BLOCKTIME", "0")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 GEMM_SHAPES = [
     (256, 256, 256),
@@ -47,6 +54,7 @@ def _ort_matmul_integer(a, b, a_zp: int, b_zp: int, threads: int):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(
         onnx._serialize(model) if hasattr(onnx, "_serialize") else model.SerializeToString(),
         opts,
@@ -142,6 +150,9 @@ def bench_gemm(shapes=None, threads: int = 1, repeats: int = 7, min_seconds: flo
         samples: dict[str, list[float]] = {name: [] for name in engines}
         for _ in range(repeats):
             for name, fn in engines.items():
+                # Worker threads of the engine before (OpenMP, OpenBLAS) spin for a while
+                # after their work; with few cores they would take the next engine's.
+                time.sleep(0.1)
                 samples[name].append(_time(fn, min_seconds))
         ops = 2.0 * m * n * k
         gops = {name: ops / statistics.median(t) / 1e9 for name, t in samples.items()}
