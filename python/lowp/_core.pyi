@@ -48,3 +48,26 @@ def quantize_f32(
     qmax: int,
     out: npt.NDArray[np.uint8] | npt.NDArray[np.int8],
 ) -> bool: ...
+
+class Gemm:
+    """lowp::Gemm: B [K, N] uint8 packed at construction with its zero points
+    (1 or N values, uint8 domain), the input zero point and an optional bias."""
+
+    def __init__(
+        self,
+        b: npt.NDArray[np.uint8],
+        b_zero_point: npt.NDArray[np.int32],
+        a_zero_point: int,
+        bias: npt.NDArray[np.int32] | None,
+    ) -> None: ...
+    def run(self, a: npt.NDArray[np.uint8], out: npt.NDArray[np.int32]) -> None: ...
+    def run_requant(
+        self,
+        a: npt.NDArray[np.uint8],
+        multiplier: npt.NDArray[np.int32],
+        shift: npt.NDArray[np.int32],
+        zero_point: int,
+        qmin: int,
+        qmax: int,
+        out: npt.NDArray[np.uint8],
+    ) -> None: ...

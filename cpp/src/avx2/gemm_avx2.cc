@@ -189,44 +189,47 @@ void gemm_u8_8x8c2_avx2(size_t kpairs, const void* a_packed, const uint8_t* b_pa
 #define GROUP(K, M, TM0, TM1, CA, TA, CB, TB) \
   MADD(TM0, K, M) MADD(TM1, K, (M) + 1) ACC(CA, TA) ACC(CB, TB)
 
+  // clang-format off
   size_t p = kpairs;
   for (; p >= 7; p -= 7) {
     // Madd number i (0..55) is row i % 8 of k-pair i / 8 into temp i % 7; group j issues madds
     // 2j and 2j+1, then adds madds 2j-5 and 2j-4 (mod 56: the first groups finish the previous
     // iteration's last madds).
     LOAD_B(0)
-    GROUP(0, 0, 0, 1, 3, 2, 4, 3)
-    GROUP(0, 2, 2, 3, 5, 4, 6, 5)
-    GROUP(0, 4, 4, 5, 7, 6, 0, 0)
-    GROUP(0, 6, 6, 0, 1, 1, 2, 2) LOAD_B(1) GROUP(1, 0, 1, 2, 3, 3, 4, 4)
-        GROUP(1, 2, 3, 4, 5, 5, 6, 6) GROUP(1, 4, 5, 6, 7, 0, 0, 1) GROUP(1, 6, 0, 1, 1, 2, 2, 3)
-            LOAD_B(2) GROUP(2, 0, 2, 3, 3, 4, 4, 5) GROUP(2, 2, 4, 5, 5, 6, 6, 0)
-                GROUP(2, 4, 6, 0, 7, 1, 0, 2) GROUP(2, 6, 1, 2, 1, 3, 2, 4) LOAD_B(3)
-                    GROUP(3, 0, 3, 4, 3, 5, 4, 6) GROUP(3, 2, 5, 6, 5, 0, 6, 1)
-                        GROUP(3, 4, 0, 1, 7, 2, 0, 3) GROUP(3, 6, 2, 3, 1, 4, 2, 5) LOAD_B(4)
-                            GROUP(4, 0, 4, 5, 3, 6, 4, 0) GROUP(4, 2, 6, 0, 5, 1, 6, 2) GROUP(
-                                4, 4, 1, 2, 7, 3, 0, 4) GROUP(4, 6, 3, 4, 1, 5, 2, 6) LOAD_B(5)
-                                GROUP(5, 0, 5, 6, 3, 0, 4, 1) GROUP(5, 2, 0, 1, 5, 2, 6, 3)
-                                    GROUP(5, 4, 2, 3, 7, 4, 0, 5) GROUP(5, 6, 4, 5, 1, 6, 2, 0)
-                                        LOAD_B(6) GROUP(6, 0, 6, 0, 3, 1, 4, 2)
-                                            GROUP(6, 2, 1, 2, 5, 3, 6, 4)
-                                                GROUP(6, 4, 3, 4, 7, 5, 0, 6)
-                                                    GROUP(6, 6, 5, 6, 1, 0, 2, 1) a += 7 * 256;
+    GROUP(0, 0, 0, 1, 3, 2, 4, 3) GROUP(0, 2, 2, 3, 5, 4, 6, 5)
+    GROUP(0, 4, 4, 5, 7, 6, 0, 0) GROUP(0, 6, 6, 0, 1, 1, 2, 2)
+    LOAD_B(1)
+    GROUP(1, 0, 1, 2, 3, 3, 4, 4) GROUP(1, 2, 3, 4, 5, 5, 6, 6)
+    GROUP(1, 4, 5, 6, 7, 0, 0, 1) GROUP(1, 6, 0, 1, 1, 2, 2, 3)
+    LOAD_B(2)
+    GROUP(2, 0, 2, 3, 3, 4, 4, 5) GROUP(2, 2, 4, 5, 5, 6, 6, 0)
+    GROUP(2, 4, 6, 0, 7, 1, 0, 2) GROUP(2, 6, 1, 2, 1, 3, 2, 4)
+    LOAD_B(3)
+    GROUP(3, 0, 3, 4, 3, 5, 4, 6) GROUP(3, 2, 5, 6, 5, 0, 6, 1)
+    GROUP(3, 4, 0, 1, 7, 2, 0, 3) GROUP(3, 6, 2, 3, 1, 4, 2, 5)
+    LOAD_B(4)
+    GROUP(4, 0, 4, 5, 3, 6, 4, 0) GROUP(4, 2, 6, 0, 5, 1, 6, 2)
+    GROUP(4, 4, 1, 2, 7, 3, 0, 4) GROUP(4, 6, 3, 4, 1, 5, 2, 6)
+    LOAD_B(5)
+    GROUP(5, 0, 5, 6, 3, 0, 4, 1) GROUP(5, 2, 0, 1, 5, 2, 6, 3)
+    GROUP(5, 4, 2, 3, 7, 4, 0, 5) GROUP(5, 6, 4, 5, 1, 6, 2, 0)
+    LOAD_B(6)
+    GROUP(6, 0, 6, 0, 3, 1, 4, 2) GROUP(6, 2, 1, 2, 5, 3, 6, 4)
+    GROUP(6, 4, 3, 4, 7, 5, 0, 6) GROUP(6, 6, 5, 6, 1, 0, 2, 1)
+    a += 7 * 256;
     b += 7 * 16;
   }
   // Madds 51..55 of the last iteration (rows 3..7, temps 2..6) are still pending.
-  ACC(3, 2)
-  ACC(4, 3)
-  ACC(5, 4)
-  ACC(6, 5) ACC(7, 6) for (; p > 0; --p) {  // remaining k-pairs (< 7): plain multiply-then-add
+  ACC(3, 2) ACC(4, 3) ACC(5, 4) ACC(6, 5) ACC(7, 6)
+  for (; p > 0; --p) {  // remaining k-pairs (< 7): plain multiply-then-add
     LOAD_B(0)
-    MADD(0, 0, 0)
-    ACC(0, 0)
-    MADD(1, 0, 1)
-    ACC(1, 1) MADD(2, 0, 2) ACC(2, 2) MADD(3, 0, 3) ACC(3, 3) MADD(4, 0, 4) ACC(4, 4) MADD(5, 0, 5)
-        ACC(5, 5) MADD(6, 0, 6) ACC(6, 6) MADD(0, 0, 7) ACC(7, 0) a += 256;
+    MADD(0, 0, 0) ACC(0, 0) MADD(1, 0, 1) ACC(1, 1) MADD(2, 0, 2) ACC(2, 2)
+    MADD(3, 0, 3) ACC(3, 3) MADD(4, 0, 4) ACC(4, 4) MADD(5, 0, 5) ACC(5, 5)
+    MADD(6, 0, 6) ACC(6, 6) MADD(0, 0, 7) ACC(7, 0)
+    a += 256;
     b += 16;
   }
+  // clang-format on
 #undef GROUP
 #undef ACC
 #undef MADD
