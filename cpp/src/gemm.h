@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "fixedpoint_scalar.h"
 #include "kernels.h"
@@ -93,6 +94,26 @@ static inline void gemm_store_one(const GemmTileOut& out, size_t i, size_t j, ui
   const size_t ch = rq.period == 1 ? 0 : out.requant_column + j;
   static_cast<uint8_t*>(out.c)[i * out.ldc + j] = fixedpoint::requantize_one(
       v, rq.multiplier[ch], rq.shift[ch], out.zero_point, out.qmin, out.qmax);
+}
+
+// Packs rows [0, rows) of A (k values [0, k_valid); the rest zero) into a
+// compact micro-panel of kMr rows: per group of kKr k values, each row's kKr
+// bytes in turn. Adds each row's sum to rowsum. The scalar and NEON kernels
+// read this layout; `static` keeps one copy per translation unit, since the
+// units are compiled with different ISA flags.
+template <size_t kMr, size_t kKr>
+static void gemm_pack_a_compact(const uint8_t* a, size_t lda, size_t rows, size_t k_valid,
+                                size_t kc, void* packed, int32_t* rowsum) {
+  uint8_t* dst = static_cast<uint8_t*>(packed);
+  std::memset(dst, 0, kc * kMr);
+  for (size_t i = 0; i < rows; ++i) {
+    uint32_t sum = 0;
+    for (size_t k = 0; k < k_valid; ++k) {
+      dst[(k / kKr) * kMr * kKr + i * kKr + k % kKr] = a[i * lda + k];
+      sum += a[i * lda + k];
+    }
+    rowsum[i] += static_cast<int32_t>(sum);
+  }
 }
 
 const GemmKernel& scalar_gemm_kernel();

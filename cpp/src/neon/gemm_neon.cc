@@ -11,20 +11,6 @@
 namespace lowp {
 namespace {
 
-void pack_a_8x1_neon(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, size_t kc,
-                     void* packed, int32_t* rowsum) {
-  uint8_t* dst = static_cast<uint8_t*>(packed);
-  std::memset(dst, 0, kc * 8);
-  for (size_t i = 0; i < rows; ++i) {
-    uint32_t sum = 0;
-    for (size_t k = 0; k < k_valid; ++k) {
-      dst[k * 8 + i] = a[i * lda + k];
-      sum += a[i * lda + k];
-    }
-    rowsum[i] += static_cast<int32_t>(sum);
-  }
-}
-
 template <int kLane>
 inline void row_mla(uint32x4_t acc[8][2], uint16x8_t va, uint16x4_t b_lo, uint16x4_t b_hi) {
   acc[kLane][0] = vmlal_laneq_u16(acc[kLane][0], b_lo, va, kLane);
@@ -55,7 +41,8 @@ void gemm_u8_8x8_neon(size_t kgroups, const void* a_packed, const uint8_t* b, co
 }  // namespace
 
 const GemmKernel& neon_gemm_kernel() {
-  static const GemmKernel kernel = {8, 8, 1, 8, 512, pack_a_8x1_neon, gemm_u8_8x8_neon, nullptr};
+  static const GemmKernel kernel = {
+      8, 8, 1, 8, 512, gemm_pack_a_compact<8, 1>, gemm_u8_8x8_neon, nullptr};
   return kernel;
 }
 

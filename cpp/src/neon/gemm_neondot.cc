@@ -12,20 +12,6 @@
 namespace lowp {
 namespace {
 
-void pack_a_8x4_neondot(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, size_t kc,
-                        void* packed, int32_t* rowsum) {
-  uint8_t* dst = static_cast<uint8_t*>(packed);
-  std::memset(dst, 0, kc * 8);
-  for (size_t i = 0; i < rows; ++i) {
-    uint32_t sum = 0;
-    for (size_t k = 0; k < k_valid; ++k) {
-      dst[(k / 4) * 32 + i * 4 + k % 4] = a[i * lda + k];
-      sum += a[i * lda + k];
-    }
-    rowsum[i] += static_cast<int32_t>(sum);
-  }
-}
-
 template <int kRow>
 inline void row_dot(uint32x4_t acc[8][2], uint8x16_t a_rows, uint8x16_t b0, uint8x16_t b1) {
   acc[kRow][0] = vdotq_laneq_u32(acc[kRow][0], b0, a_rows, kRow % 4);
@@ -55,8 +41,8 @@ void gemm_u8_8x8c4_neondot(size_t kgroups, const void* a_packed, const uint8_t* 
 }  // namespace
 
 const GemmKernel& neon_dot_gemm_kernel() {
-  static const GemmKernel kernel = {8,      8, 4, 8, 512, pack_a_8x4_neondot, gemm_u8_8x8c4_neondot,
-                                    nullptr};
+  static const GemmKernel kernel = {
+      8, 8, 4, 8, 512, gemm_pack_a_compact<8, 4>, gemm_u8_8x8c4_neondot, nullptr};
   return kernel;
 }
 

@@ -9,20 +9,6 @@ namespace {
 
 constexpr size_t kMr = 4, kNr = 4;
 
-void pack_a_4x1_scalar(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, size_t kc,
-                       void* packed, int32_t* rowsum) {
-  uint8_t* dst = static_cast<uint8_t*>(packed);
-  std::memset(dst, 0, kc * kMr);
-  for (size_t i = 0; i < rows; ++i) {
-    uint32_t sum = 0;
-    for (size_t k = 0; k < k_valid; ++k) {
-      dst[k * kMr + i] = a[i * lda + k];
-      sum += a[i * lda + k];
-    }
-    rowsum[i] += static_cast<int32_t>(sum);
-  }
-}
-
 void gemm_u8_4x4_scalar(size_t kgroups, const void* a_packed, const uint8_t* b,
                         const int32_t* acc_in, int32_t* acc_out, const GemmTileOut* out) {
   const uint8_t* a = static_cast<const uint8_t*>(a_packed);
@@ -47,8 +33,8 @@ void gemm_u8_4x4_scalar(size_t kgroups, const void* a_packed, const uint8_t* b,
 }  // namespace
 
 const GemmKernel& scalar_gemm_kernel() {
-  static const GemmKernel kernel = {kMr,    kNr, 1, kMr, 512, pack_a_4x1_scalar, gemm_u8_4x4_scalar,
-                                    nullptr};
+  static const GemmKernel kernel = {
+      kMr, kNr, 1, kMr, 512, gemm_pack_a_compact<kMr, 1>, gemm_u8_4x4_scalar, nullptr};
   return kernel;
 }
 
