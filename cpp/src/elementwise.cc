@@ -9,51 +9,15 @@
 namespace lowp {
 namespace {
 
-// Per-channel parameters repeat with `period`. A short period wastes the
-// vector lanes (3 channels fill 3 of 8), so it is widened by repetition to
-// a multiple of 8 of at least 64 entries: the same element still meets the
-// same parameters, and the kernels run whole vectors. Every form a kernel
-// needs (left and right shift, rounding mask) is derived here once.
-class Channels {
- public:
-  Channels(const int32_t* multiplier, const int32_t* shift, size_t period) {
-    size_t wide = period;
-    if (period > 1 && period < 64) {
-      wide = std::lcm(period, size_t{8});
-      while (wide < 64) wide *= 2;
-    }
-    // One block for the six tables; on the stack for the usual sizes, since
-    // a heap allocation per call would cost more than a small requantize.
-    int32_t* block = inline_;
-    if (6 * wide > kInline) {
-      heap_.resize(6 * wide);
-      block = heap_.data();
-    }
-    int32_t *m = block, *s = m + wide, *left = s + wide, *right = left + wide;
-    int32_t *mask = right + wide, *half = mask + wide;
-    bool any_left = false, any_right = false;
-    for (size_t i = 0; i < wide; ++i) {
-      s[i] = shift[i % period];
-      m[i] = multiplier[i % period];
-      left[i] = s[i] > 0 ? s[i] : 0;
-      right[i] = s[i] < 0 ? -s[i] : 0;
-      mask[i] = static_cast<int32_t>((uint32_t{1} << right[i]) - 1u);
-      half[i] = mask[i] >> 1;
-      any_left |= s[i] > 0;
-      any_right |= s[i] < 0;
-    }
-    params_ = {m, s, left, right, mask, half, wide, any_left, any_right};
-  }
-  Channels(const Channels&) = delete;  // params_ points into this object
-  Channels& operator=(const Channels&) = delete;
-  const ChannelParams& params() const { return params_; }
-
- private:
-  static constexpr size_t kInline = 6 * 256;
-  int32_t inline_[kInline];
-  std::vector<int32_t> heap_;
-  ChannelParams params_;
-};
+// A short period wastes vector lanes (3 channels fill 3 of 8), so it is
+// widened by repetition to a multiple of 8 of at least 64 entries: the same
+// element still meets the same parameters, and the kernels run whole vectors.
+size_t widened_period(size_t period) {
+  if (period <= 1 || period >= 64) return period;
+  size_t wide = std::lcm(period, size_t{8});
+  while (wide < 64) wide *= 2;
+  return wide;
+}
 
 // Elements per task: a whole number of periods, large enough that a task is
 // worth waking a thread for.
@@ -97,7 +61,7 @@ struct QuantizeJob {
 void requantize_u8(const int32_t* acc, size_t n, const int32_t* multiplier, const int32_t* shift,
                    size_t period, int32_t zero_point, int32_t qmin, int32_t qmax, uint8_t* out) {
   if (n == 0) return;
-  const Channels channels(multiplier, shift, period);
+  const ChannelTables channels(multiplier, shift, period, widened_period(period));
   const ChannelParams& params = channels.params();
   RequantJob job = {active_kernels().requant_u8,
                     acc,
@@ -122,7 +86,7 @@ void requantize_u8(const int32_t* acc, size_t n, const int32_t* multiplier, cons
 void multiply_by_quantized_multiplier_s32(const int32_t* x, size_t n, const int32_t* multiplier,
                                           const int32_t* shift, size_t period, int32_t* out) {
   if (n == 0) return;
-  const Channels channels(multiplier, shift, period);
+  const ChannelTables channels(multiplier, shift, period, widened_period(period));
   const ChannelParams& params = channels.params();
   MulQuantJob job = {active_kernels().mulquant_s32, x,       n,
                      task_size(n, params.period),   &params, out};
@@ -166,6 +130,33 @@ bool quantize_f32_8bit(const float* x, size_t n, float scale, int32_t zero_point
       },
       &job);
   return std::all_of(job.ok.begin(), job.ok.end(), [](char ok) { return ok != 0; });
+}
+
+}  // namespace lowp
+
+namespace lowp {
+
+ChannelTables::ChannelTables(const int32_t* multiplier, const int32_t* shift, size_t count,
+                             size_t size) {
+  int32_t* block = inline_;
+  if (6 * size > kInline) {
+    heap_.resize(6 * size);
+    block = heap_.data();
+  }
+  int32_t *m = block, *s = m + size, *left = s + size, *right = left + size;
+  int32_t *mask = right + size, *half = mask + size;
+  bool any_left = false, any_right = false;
+  for (size_t i = 0; i < size; ++i) {
+    s[i] = shift[i % count];
+    m[i] = multiplier[i % count];
+    left[i] = s[i] > 0 ? s[i] : 0;
+    right[i] = s[i] < 0 ? -s[i] : 0;
+    mask[i] = static_cast<int32_t>((uint32_t{1} << right[i]) - 1u);
+    half[i] = mask[i] >> 1;
+    any_left |= s[i] > 0;
+    any_right |= s[i] < 0;
+  }
+  params_ = {m, s, left, right, mask, half, size, any_left, any_right};
 }
 
 }  // namespace lowp

@@ -88,38 +88,6 @@ void pack_b(const uint8_t* b, size_t k, size_t n, size_t ldb, const GemmKernel& 
   }
 }
 
-// Requantization tables padded to whole panels (per column) or per tensor.
-class RequantTables {
- public:
-  RequantTables(const Requantization& rq, size_t n_padded) {
-    const size_t count = rq.count == 1 ? 1 : n_padded;
-    for (auto* v : {&m_, &s_, &left_, &right_, &mask_, &half_}) v->assign(count, 0);
-    bool any_left = false, any_right = false;
-    for (size_t i = 0; i < count && i < rq.count; ++i) {
-      const int32_t s = rq.shift[i];
-      m_[i] = rq.multiplier[i];
-      s_[i] = s;
-      left_[i] = s > 0 ? s : 0;
-      right_[i] = s < 0 ? -s : 0;
-      any_left |= s > 0;
-      any_right |= s < 0;
-    }
-    for (size_t i = 0; i < count; ++i) {
-      mask_[i] = static_cast<int32_t>((uint32_t{1} << right_[i]) - 1u);
-      half_[i] = mask_[i] >> 1;
-    }
-    params_ = {m_.data(),    s_.data(), left_.data(), right_.data(), mask_.data(),
-               half_.data(), count,     any_left,     any_right};
-  }
-  RequantTables(const RequantTables&) = delete;
-  RequantTables& operator=(const RequantTables&) = delete;
-  const ChannelParams& params() const { return params_; }
-
- private:
-  std::vector<int32_t> m_, s_, left_, right_, mask_, half_;
-  ChannelParams params_;
-};
-
 struct Scratch {
   AlignedBuffer a_packed, partial;
   std::vector<int32_t> rowsum;
@@ -292,8 +260,13 @@ void Gemm::Impl::run(const uint8_t* a, size_t m, size_t lda, void* c, size_t ldc
   if (m == 0 || n == 0) return;
   const PackedB& p = packed_for(active_path());
   const GemmKernel& kn = *p.kernel;
-  std::unique_ptr<RequantTables> tables;
-  if (rq != nullptr) tables = std::make_unique<RequantTables>(*rq, n_padded);
+  // Per-column tables padded to whole panels (the padding repeats real
+  // columns, whose results are never stored), or one per-tensor entry.
+  std::unique_ptr<ChannelTables> tables;
+  if (rq != nullptr) {
+    tables = std::make_unique<ChannelTables>(rq->multiplier, rq->shift, rq->count,
+                                             rq->count == 1 ? 1 : n_padded);
+  }
 
   GemmJob job;
   job.kn = &kn;

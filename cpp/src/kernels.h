@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "lowp/lowp.h"
 
@@ -25,6 +26,25 @@ struct ChannelParams {
   size_t period;
   bool any_left;   // some shift > 0 (else the saturating left shift is a no-op)
   bool any_right;  // some shift < 0 (else the rounding right shift is a no-op)
+};
+
+// ChannelParams with its own storage: entry i of every table is derived
+// from multiplier[i % count] and shift[i % count], for i < size. Built once
+// per call (or per operator): a kernel never derives them per element. The
+// storage sits inside the object for the usual sizes, since a heap
+// allocation per call would cost more than a small requantize.
+class ChannelTables {
+ public:
+  ChannelTables(const int32_t* multiplier, const int32_t* shift, size_t count, size_t size);
+  ChannelTables(const ChannelTables&) = delete;  // params() points into this object
+  ChannelTables& operator=(const ChannelTables&) = delete;
+  const ChannelParams& params() const { return params_; }
+
+ private:
+  static constexpr size_t kInline = 6 * 256;
+  int32_t inline_[kInline];
+  std::vector<int32_t> heap_;
+  ChannelParams params_;
 };
 
 using RequantU8Fn = void (*)(const int32_t* acc, size_t n, const ChannelParams& channels,
