@@ -22,7 +22,6 @@ size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
-  explicit AlignedBuffer(size_t bytes) { reserve(bytes); }
   ~AlignedBuffer() { std::free(data_); }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;

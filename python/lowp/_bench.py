@@ -31,7 +31,6 @@ GEMM_SHAPES = [
 
 
 def _ort_matmul_integer(a, b, a_zp: int, b_zp: int, threads: int):
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -56,7 +55,7 @@ def _ort_matmul_integer(a, b, a_zp: int, b_zp: int, threads: int):
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(
-        onnx._serialize(model) if hasattr(onnx, "_serialize") else model.SerializeToString(),
+        model.SerializeToString(),
         opts,
         providers=["CPUExecutionProvider"],
     )
