@@ -11,6 +11,7 @@
 #include <new>
 #include <vector>
 
+#include "gemm_hooks.h"
 #include "lowp/lowp.h"
 
 namespace lowp {
@@ -88,7 +89,7 @@ void pack_b(const uint8_t* b, size_t k, size_t n, size_t ldb, const GemmKernel& 
 }
 
 struct Scratch {
-  AlignedBuffer a_packed, partial;
+  AlignedBuffer a_packed, partial, a_rows, c_block;
   std::vector<int32_t> rowsum;
 };
 
@@ -118,8 +119,7 @@ struct Gemm::Impl {
     return *slot;
   }
 
-  void run(const uint8_t* a, size_t m, size_t lda, void* c, size_t ldc,
-           const Requantization* rq) const;
+  void run(const GemmCall& call) const;
 };
 
 Gemm::Gemm(const uint8_t* b, size_t k, size_t n, size_t ldb, const int32_t* b_zero_point,
@@ -154,13 +154,28 @@ size_t Gemm::k() const { return impl_->k; }
 size_t Gemm::n() const { return impl_->n; }
 
 void Gemm::run(const uint8_t* a, size_t m, size_t lda, int32_t* c, size_t ldc) const {
-  impl_->run(a, m, lda, c, ldc, nullptr);
+  GemmCall call;
+  call.a = a;
+  call.m = m;
+  call.lda = lda;
+  call.c = c;
+  call.ldc = ldc;
+  impl_->run(call);
 }
 
 void Gemm::run(const uint8_t* a, size_t m, size_t lda, const Requantization& requant, uint8_t* c,
                size_t ldc) const {
-  impl_->run(a, m, lda, c, ldc, &requant);
+  GemmCall call;
+  call.a = a;
+  call.m = m;
+  call.lda = lda;
+  call.requant = &requant;
+  call.c = c;
+  call.ldc = ldc;
+  impl_->run(call);
 }
+
+void run_gemm(const Gemm& gemm, const GemmCall& call) { gemm.impl_->run(call); }
 
 namespace {
 
@@ -176,6 +191,8 @@ struct GemmJob {
   int32_t zero_point, qmin, qmax;
   void* c;
   size_t c_elem;  // bytes per output element
+  const GemmRowSource* source;
+  const GemmBlockSink* sink;
 };
 
 // One task: rows [m0, m0 + mc) x columns [n0, n0 + nc) of C, all of K.
@@ -193,13 +210,30 @@ void gemm_task(void* ctx, size_t task) {
   const size_t tile = kn.mr * kn.nr;
 
   Scratch& s = thread_scratch();
+  // A rows from memory, or gathered once for the whole task (all of K).
+  const uint8_t* a = j.a + m0 * j.lda;
+  size_t lda = j.lda;
+  if (j.source != nullptr) {
+    s.a_rows.reserve(rows * j.k);
+    j.source->gather(j.source->ctx, m0, rows, s.a_rows.data());
+    a = s.a_rows.data();
+    lda = j.k;
+  }
+  // C in place, or a task-sized block handed to the sink at the end.
+  uint8_t* c = static_cast<uint8_t*>(j.c) + (m0 * j.ldc + n0) * j.c_elem;
+  size_t ldc = j.ldc;
+  if (j.sink != nullptr) {
+    ldc = round_up(cols, 16);
+    s.c_block.reserve(rows * ldc * j.c_elem);
+    c = s.c_block.data();
+  }
   s.a_packed.reserve(pb.kc * kn.a_bytes_per_k);
   if (blocked) s.partial.reserve(micro_panels * panels * tile * sizeof(int32_t));
   s.rowsum.assign(micro_panels * kn.mr, 0);
   int32_t* partial = reinterpret_cast<int32_t*>(s.partial.data());
 
   GemmTileOut out;
-  out.ldc = j.ldc;
+  out.ldc = ldc;
   out.requant = j.requant;
   out.zero_point = j.zero_point;
   out.qmin = j.qmin;
@@ -210,7 +244,7 @@ void gemm_task(void* ctx, size_t task) {
     const size_t k_valid = j.k > k0 ? std::min(kb, j.k - k0) : 0;
     for (size_t i = 0; i < micro_panels; ++i) {
       const size_t row = m0 + i * kn.mr;
-      kn.pack_a(j.a + row * j.lda + k0, j.lda, std::min(kn.mr, j.m - row), k_valid, kb,
+      kn.pack_a(a + i * kn.mr * lda + k0, lda, std::min(kn.mr, j.m - row), k_valid, kb,
                 s.a_packed.data(), &s.rowsum[i * kn.mr]);
       out.rows = std::min(kn.mr, j.m - row);
       out.rowsum = &s.rowsum[i * kn.mr];
@@ -220,13 +254,14 @@ void gemm_task(void* ctx, size_t task) {
         out.col_offset = j.col_offset + col;
         out.b_zero_point = j.b_zero_point + col;
         out.requant_column = col;
-        out.c = static_cast<uint8_t*>(j.c) + (row * j.ldc + col) * j.c_elem;
+        out.c = c + (i * kn.mr * ldc + p * kn.nr) * j.c_elem;
         int32_t* tile_partial = partial + (i * panels + p) * tile;
         kn.ukernel(kb / kn.kr, s.a_packed.data(), pb.panel(k0, n0 / kn.nr + p),
                    first ? nullptr : tile_partial, last ? nullptr : tile_partial, &out);
       }
     }
   }
+  if (j.sink != nullptr) j.sink->scatter(j.sink->ctx, m0, rows, n0, cols, c, ldc);
 }
 
 // One GEMV task: the panels of columns [n0, n0 + nc).
@@ -254,8 +289,9 @@ void gemv_task(void* ctx, size_t task) {
 
 }  // namespace
 
-void Gemm::Impl::run(const uint8_t* a, size_t m, size_t lda, void* c, size_t ldc,
-                     const Requantization* rq) const {
+void Gemm::Impl::run(const GemmCall& call) const {
+  const size_t m = call.m;
+  const Requantization* rq = call.requant;
   if (m == 0 || n == 0) return;
   const PackedB& p = packed_for(active_path());
   const GemmKernel& kn = *p.kernel;
@@ -270,20 +306,22 @@ void Gemm::Impl::run(const uint8_t* a, size_t m, size_t lda, void* c, size_t ldc
   GemmJob job;
   job.kn = &kn;
   job.packed = &p;
-  job.a = a;
+  job.a = call.a;
   job.m = m;
   job.k = k;
   job.n = n;
-  job.lda = lda;
-  job.ldc = ldc;
+  job.lda = call.lda;
+  job.ldc = call.ldc;
   job.col_offset = col_offset.data();
   job.b_zero_point = b_zero_point.data();
   job.requant = tables ? &tables->params() : nullptr;
   job.zero_point = rq ? rq->zero_point : 0;
   job.qmin = rq ? rq->qmin : 0;
   job.qmax = rq ? rq->qmax : 255;
-  job.c = c;
+  job.c = call.c;
   job.c_elem = rq ? 1 : sizeof(int32_t);
+  job.source = call.source;
+  job.sink = call.sink;
 
   // Task shape: up to 64 rows by 512 columns, so that a K block of B
   // (kc x 512 bytes) and the task's partial sums (64 x 512 int32) share L2;
@@ -304,7 +342,7 @@ void Gemm::Impl::run(const uint8_t* a, size_t m, size_t lda, void* c, size_t ldc
   job.mc = mc;
   job.nc = nc;
   job.n_blocks_n = (n + nc - 1) / nc;
-  if (m == 1 && kn.gemv != nullptr) {
+  if (m == 1 && kn.gemv != nullptr && call.source == nullptr && call.sink == nullptr) {
     // Tasks of whole groups of 4 panels, about 2 per thread.
     const size_t groups = (p.panels + 3) / 4;
     const size_t per_task = std::max<size_t>(1, (groups + 2 * threads - 1) / (2 * threads));

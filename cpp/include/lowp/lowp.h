@@ -90,6 +90,10 @@ struct Requantization {
   int32_t zero_point, qmin, qmax;
 };
 
+struct GemmCall;  // internal: a run with im2col / scatter hooks (the convolutions)
+class Gemm;
+void run_gemm(const Gemm& gemm, const GemmCall& call);
+
 // B packed once (for the active path, repacked if the path changes), with
 // every term that depends only on the weights folded in.
 class Gemm {
@@ -109,6 +113,66 @@ class Gemm {
   // c = requantize(result) as uint8.
   void run(const uint8_t* a, size_t m, size_t lda, const Requantization& requant, uint8_t* c,
            size_t ldc) const;
+
+ private:
+  friend void run_gemm(const Gemm& gemm, const GemmCall& call);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------
+// Convolutions, channel-last. Input x is NHWC [batch, in_h, in_w, in_c],
+// weights OHWI [out_c, kh, kw, in_c], output NHWC [batch, out_h, out_w,
+// out_c], all contiguous. The caller resolves the padding (or crop) to the
+// top/left amount and the output size. The results are the GEMM's: exact in
+// int32, with the same fused output stage (requant tables per output channel).
+
+struct ConvGeometry {
+  size_t batch, in_h, in_w;
+  size_t pad_top, pad_left;  // conv: zero rows/columns before the input;
+                             // transposed conv: rows/columns cropped off the full output
+  size_t out_h, out_w;
+};
+
+// out[n, y, x, o] = sum over taps (ky, kx, c) of (x[n, y*sh - pad_top + ky,
+// x*sw - pad_left + kx, c] - x_zp) * (w[o, ky, kx, c] - w_zp[o]) + bias[o],
+// a tap outside the input contributing zero. Requires kh * kw * in_c <= kMaxGemmK.
+class Conv2d {
+ public:
+  Conv2d(const uint8_t* w, size_t out_c, size_t kh, size_t kw, size_t in_c, size_t stride_h,
+         size_t stride_w, const int32_t* w_zero_point, size_t w_zero_point_count,
+         int32_t x_zero_point, const int32_t* bias);
+  ~Conv2d();
+  Conv2d(const Conv2d&) = delete;
+  Conv2d& operator=(const Conv2d&) = delete;
+
+  void run(const uint8_t* x, const ConvGeometry& g, int32_t* out) const;
+  void run(const uint8_t* x, const ConvGeometry& g, const Requantization& requant,
+           uint8_t* out) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The full output F [batch, (in_h - 1) * sh + kh, (in_w - 1) * sw + kw,
+// out_c] sums, for every input pixel (y, x) and tap (ky, kx), (x[n, y, x, :] -
+// x_zp) . (w[o, ky, kx, :] - w_zp[o]) into F[n, y*sh + ky, x*sw + kx, o]; the
+// output is F cropped by pad_top / pad_left, plus bias[o]. Requires in_c <=
+// kMaxGemmK. When the stride equals the kernel (2x2 stride 2) no
+// contributions overlap and it is one GEMM with the output stage fused.
+class ConvTranspose2d {
+ public:
+  ConvTranspose2d(const uint8_t* w, size_t out_c, size_t kh, size_t kw, size_t in_c,
+                  size_t stride_h, size_t stride_w, const int32_t* w_zero_point,
+                  size_t w_zero_point_count, int32_t x_zero_point, const int32_t* bias);
+  ~ConvTranspose2d();
+  ConvTranspose2d(const ConvTranspose2d&) = delete;
+  ConvTranspose2d& operator=(const ConvTranspose2d&) = delete;
+
+  void run(const uint8_t* x, const ConvGeometry& g, int32_t* out) const;
+  void run(const uint8_t* x, const ConvGeometry& g, const Requantization& requant,
+           uint8_t* out) const;
 
  private:
   struct Impl;

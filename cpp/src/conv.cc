@@ -1,0 +1,330 @@
+// Convolutions on top of the GEMM.
+//
+// Conv2d: the weights OHWI [out_c, kh, kw, in_c] are the GEMM's B (K = kh kw
+// in_c taps by out_c columns), packed once. A row of A is one output pixel's
+// receptive field in (ky, kx, c) order, gathered per GEMM task (im2col a task
+// at a time, so it stays in cache); a 1x1 stride-1 unpadded conv reads the
+// input directly. Padded taps are filled with the input zero point, which
+// makes them contribute exactly zero.
+//
+// ConvTranspose2d: every input pixel times B [in_c, kh kw out_c] gives its
+// contributions to a kh x kw patch of the full output. With stride == kernel
+// (2x2 stride 2) the patches tile the output without overlap, so the GEMM
+// (output stage fused) hands each finished block to a scatter into place.
+// Otherwise the contributions are computed as int32 columns and each output
+// pixel gathers and adds the ones that land on it (col2im, race-free across
+// threads), then the output stage runs.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "gemm_hooks.h"
+#include "kernels.h"
+#include "lowp/lowp.h"
+
+namespace lowp {
+namespace {
+
+std::vector<int32_t> expand(const int32_t* values, size_t count, size_t n) {
+  std::vector<int32_t> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = values[count == 1 ? 0 : i % count];
+  return out;
+}
+
+struct Im2col {
+  const uint8_t* x;
+  ConvGeometry g;
+  size_t in_c, kh, kw, sh, sw;
+  uint8_t x_zero_point;
+};
+
+// Rows [row0, row0 + rows) of the im2col matrix: output pixels in NHW order.
+void im2col_rows(const void* ctx, size_t row0, size_t rows, uint8_t* dst) {
+  const Im2col& c = *static_cast<const Im2col*>(ctx);
+  const ConvGeometry& g = c.g;
+  const size_t tap_bytes = c.in_c, row_bytes = c.kw * c.in_c;
+  size_t n = row0 / (g.out_h * g.out_w);
+  size_t oy = row0 / g.out_w % g.out_h, ox = row0 % g.out_w;
+  for (size_t r = 0; r < rows; ++r) {
+    const uint8_t* image = c.x + n * g.in_h * g.in_w * c.in_c;
+    // Signed: the receptive field may start in the padding.
+    const ptrdiff_t iy0 = static_cast<ptrdiff_t>(oy * c.sh) - static_cast<ptrdiff_t>(g.pad_top);
+    const ptrdiff_t ix0 = static_cast<ptrdiff_t>(ox * c.sw) - static_cast<ptrdiff_t>(g.pad_left);
+    const bool row_inside =
+        ix0 >= 0 && ix0 + static_cast<ptrdiff_t>(c.kw) <= static_cast<ptrdiff_t>(g.in_w);
+    for (size_t ky = 0; ky < c.kh; ++ky, dst += row_bytes) {
+      const ptrdiff_t iy = iy0 + static_cast<ptrdiff_t>(ky);
+      if (iy < 0 || iy >= static_cast<ptrdiff_t>(g.in_h)) {
+        std::memset(dst, c.x_zero_point, row_bytes);
+        continue;
+      }
+      const uint8_t* line = image + static_cast<size_t>(iy) * g.in_w * c.in_c;
+      if (row_inside) {  // the kw taps of a kernel row are adjacent in the input
+        std::memcpy(dst, line + static_cast<size_t>(ix0) * c.in_c, row_bytes);
+        continue;
+      }
+      for (size_t kx = 0; kx < c.kw; ++kx) {
+        const ptrdiff_t ix = ix0 + static_cast<ptrdiff_t>(kx);
+        if (ix < 0 || ix >= static_cast<ptrdiff_t>(g.in_w)) {
+          std::memset(dst + kx * tap_bytes, c.x_zero_point, tap_bytes);
+        } else {
+          std::memcpy(dst + kx * tap_bytes, line + static_cast<size_t>(ix) * c.in_c, tap_bytes);
+        }
+      }
+    }
+    if (++ox == g.out_w) {
+      ox = 0;
+      if (++oy == g.out_h) {
+        oy = 0;
+        ++n;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+struct Conv2d::Impl {
+  size_t out_c, kh, kw, in_c, sh, sw;
+  int32_t x_zero_point;
+  std::unique_ptr<Gemm> gemm;
+
+  void run(const uint8_t* x, const ConvGeometry& g, const Requantization* rq, void* out) const {
+    GemmCall call;
+    call.m = g.batch * g.out_h * g.out_w;
+    call.requant = rq;
+    call.c = out;
+    call.ldc = out_c;
+    Im2col im2col = {x, g, in_c, kh, kw, sh, sw, static_cast<uint8_t>(x_zero_point)};
+    GemmRowSource source = {im2col_rows, &im2col};
+    const bool pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && g.pad_top == 0 &&
+                           g.pad_left == 0 && g.out_h == g.in_h && g.out_w == g.in_w;
+    if (pointwise) {  // the input is A as it is
+      call.a = x;
+      call.lda = in_c;
+    } else {
+      call.source = &source;
+    }
+    run_gemm(*gemm, call);
+  }
+};
+
+Conv2d::Conv2d(const uint8_t* w, size_t out_c, size_t kh, size_t kw, size_t in_c, size_t stride_h,
+               size_t stride_w, const int32_t* w_zero_point, size_t w_zero_point_count,
+               int32_t x_zero_point, const int32_t* bias)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& c = *impl_;
+  c.out_c = out_c;
+  c.kh = kh;
+  c.kw = kw;
+  c.in_c = in_c;
+  c.sh = stride_h;
+  c.sw = stride_w;
+  c.x_zero_point = x_zero_point;
+  // B[k, o] = w[o, k] with k = (ky, kx, c): OHWI transposed.
+  const size_t k = kh * kw * in_c;
+  std::vector<uint8_t> b(k * out_c);
+  for (size_t o = 0; o < out_c; ++o)
+    for (size_t i = 0; i < k; ++i) b[i * out_c + o] = w[o * k + i];
+  c.gemm = std::make_unique<Gemm>(b.data(), k, out_c, out_c, w_zero_point, w_zero_point_count,
+                                  x_zero_point, bias);
+}
+
+Conv2d::~Conv2d() = default;
+
+void Conv2d::run(const uint8_t* x, const ConvGeometry& g, int32_t* out) const {
+  impl_->run(x, g, nullptr, out);
+}
+
+void Conv2d::run(const uint8_t* x, const ConvGeometry& g, const Requantization& requant,
+                 uint8_t* out) const {
+  impl_->run(x, g, &requant, out);
+}
+
+// ---------------------------------------------------------------------------
+namespace {
+
+struct DeconvShape {
+  ConvGeometry g;
+  size_t in_c, out_c, kh, kw, sh, sw;
+};
+
+// Non-overlapping scatter: GEMM row (n, y, x), column (ky, kx, o) goes to
+// output pixel (n, y sh + ky - pad_top, x sw + kx - pad_left), channel o.
+struct PatchScatter {
+  DeconvShape s;
+  void* out;
+  size_t elem;  // bytes per output element
+};
+
+void scatter_patches(const void* ctx, size_t row0, size_t rows, size_t col0, size_t cols,
+                     const void* block, size_t ld) {
+  const PatchScatter& p = *static_cast<const PatchScatter*>(ctx);
+  const DeconvShape& s = p.s;
+  const ConvGeometry& g = s.g;
+  const size_t first_tap = col0 / s.out_c, last_tap = (col0 + cols - 1) / s.out_c;
+  for (size_t r = 0; r < rows; ++r) {
+    const size_t row = row0 + r;
+    const size_t n = row / (g.in_h * g.in_w), y = row / g.in_w % g.in_h, x = row % g.in_w;
+    const uint8_t* src = static_cast<const uint8_t*>(block) + r * ld * p.elem;
+    for (size_t tap = first_tap; tap <= last_tap; ++tap) {
+      const size_t ky = tap / s.kw, kx = tap % s.kw;
+      const size_t fy = y * s.sh + ky, fx = x * s.sw + kx;  // in the full output
+      if (fy < g.pad_top || fy - g.pad_top >= g.out_h) continue;
+      if (fx < g.pad_left || fx - g.pad_left >= g.out_w) continue;
+      const size_t c_begin = std::max(col0, tap * s.out_c);
+      const size_t c_end = std::min(col0 + cols, (tap + 1) * s.out_c);
+      const size_t pixel = (n * g.out_h + (fy - g.pad_top)) * g.out_w + (fx - g.pad_left);
+      std::memcpy(static_cast<uint8_t*>(p.out) + (pixel * s.out_c + c_begin % s.out_c) * p.elem,
+                  src + (c_begin - col0) * p.elem, (c_end - c_begin) * p.elem);
+    }
+  }
+}
+
+// Overlapping case: output pixel = bias + the sum of the columns landing on it.
+struct Col2im {
+  DeconvShape s;
+  const int32_t* columns;  // [batch in_h in_w, kh kw out_c]
+  const int32_t* bias;     // [out_c] or null
+  int32_t* out;
+};
+
+void col2im_row(void* ctx, size_t task) {
+  const Col2im& c = *static_cast<const Col2im*>(ctx);
+  const DeconvShape& s = c.s;
+  const ConvGeometry& g = s.g;
+  const size_t n = task / g.out_h, oy = task % g.out_h;
+  const size_t ncols = s.kh * s.kw * s.out_c;
+  std::vector<uint32_t> acc(s.out_c);
+  for (size_t ox = 0; ox < g.out_w; ++ox) {
+    for (size_t o = 0; o < s.out_c; ++o) acc[o] = c.bias ? static_cast<uint32_t>(c.bias[o]) : 0u;
+    const size_t fy = oy + g.pad_top, fx = ox + g.pad_left;
+    for (size_t ky = 0; ky < s.kh && ky <= fy; ++ky) {
+      if ((fy - ky) % s.sh != 0) continue;
+      const size_t iy = (fy - ky) / s.sh;
+      if (iy >= g.in_h) continue;
+      for (size_t kx = 0; kx < s.kw && kx <= fx; ++kx) {
+        if ((fx - kx) % s.sw != 0) continue;
+        const size_t ix = (fx - kx) / s.sw;
+        if (ix >= g.in_w) continue;
+        const int32_t* col =
+            c.columns + ((n * g.in_h + iy) * g.in_w + ix) * ncols + (ky * s.kw + kx) * s.out_c;
+        for (size_t o = 0; o < s.out_c; ++o) acc[o] += static_cast<uint32_t>(col[o]);
+      }
+    }
+    int32_t* dst = c.out + ((n * g.out_h + oy) * g.out_w + ox) * s.out_c;
+    for (size_t o = 0; o < s.out_c; ++o) dst[o] = static_cast<int32_t>(acc[o]);
+  }
+}
+
+}  // namespace
+
+struct ConvTranspose2d::Impl {
+  size_t out_c, kh, kw, in_c, sh, sw;
+  bool tiled;                 // stride == kernel: no overlap, bias folded into the GEMM
+  std::vector<int32_t> bias;  // [out_c], for the overlapping case (empty: none)
+  std::unique_ptr<Gemm> gemm;
+
+  DeconvShape shape(const ConvGeometry& g) const { return {g, in_c, out_c, kh, kw, sh, sw}; }
+
+  void run_tiled(const uint8_t* x, const ConvGeometry& g, const Requantization* rq,
+                 void* out) const {
+    const size_t taps = kh * kw;
+    // The output stage's tables are per GEMM column: repeat them per tap.
+    std::vector<int32_t> multiplier, shift;
+    Requantization per_column;
+    if (rq != nullptr) {
+      per_column = *rq;
+      if (rq->count != 1) {
+        multiplier = expand(rq->multiplier, rq->count, taps * out_c);
+        shift = expand(rq->shift, rq->count, taps * out_c);
+        per_column.multiplier = multiplier.data();
+        per_column.shift = shift.data();
+        per_column.count = taps * out_c;
+      }
+    }
+    PatchScatter scatter = {shape(g), out, rq ? sizeof(uint8_t) : sizeof(int32_t)};
+    GemmBlockSink sink = {scatter_patches, &scatter};
+    GemmCall call;
+    call.a = x;
+    call.m = g.batch * g.in_h * g.in_w;
+    call.lda = in_c;
+    call.requant = rq ? &per_column : nullptr;
+    call.sink = &sink;
+    run_gemm(*gemm, call);
+  }
+
+  void run_overlapping(const uint8_t* x, const ConvGeometry& g, const Requantization* rq,
+                       void* out) const {
+    const size_t m = g.batch * g.in_h * g.in_w;
+    std::vector<int32_t> columns(m * kh * kw * out_c);
+    gemm->run(x, m, in_c, columns.data(), kh * kw * out_c);
+    const size_t pixels = g.batch * g.out_h * g.out_w;
+    std::vector<int32_t> acc;
+    int32_t* dst = static_cast<int32_t*>(out);
+    if (rq != nullptr) {
+      acc.resize(pixels * out_c);
+      dst = acc.data();
+    }
+    Col2im c2i = {shape(g), columns.data(), bias.empty() ? nullptr : bias.data(), dst};
+    parallel_for(g.batch * g.out_h, col2im_row, &c2i);
+    if (rq != nullptr) {
+      requantize_u8(dst, pixels * out_c, rq->multiplier, rq->shift, rq->count == 1 ? 1 : out_c,
+                    rq->zero_point, rq->qmin, rq->qmax, static_cast<uint8_t*>(out));
+    }
+  }
+};
+
+ConvTranspose2d::ConvTranspose2d(const uint8_t* w, size_t out_c, size_t kh, size_t kw, size_t in_c,
+                                 size_t stride_h, size_t stride_w, const int32_t* w_zero_point,
+                                 size_t w_zero_point_count, int32_t x_zero_point,
+                                 const int32_t* bias)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& c = *impl_;
+  c.out_c = out_c;
+  c.kh = kh;
+  c.kw = kw;
+  c.in_c = in_c;
+  c.sh = stride_h;
+  c.sw = stride_w;
+  c.tiled = stride_h == kh && stride_w == kw;
+  // B[c, (ky, kx, o)] = w[o, ky, kx, c].
+  const size_t taps = kh * kw, n = taps * out_c;
+  std::vector<uint8_t> b(in_c * n);
+  for (size_t o = 0; o < out_c; ++o)
+    for (size_t t = 0; t < taps; ++t)
+      for (size_t i = 0; i < in_c; ++i) b[i * n + t * out_c + o] = w[(o * taps + t) * in_c + i];
+  const std::vector<int32_t> zp = expand(w_zero_point, w_zero_point_count, n);
+  std::vector<int32_t> column_bias;
+  if (bias != nullptr) {
+    if (c.tiled) {
+      column_bias = expand(bias, out_c, n);
+    } else {
+      c.bias.assign(bias, bias + out_c);
+    }
+  }
+  c.gemm = std::make_unique<Gemm>(b.data(), in_c, n, n, zp.data(), n, x_zero_point,
+                                  column_bias.empty() ? nullptr : column_bias.data());
+}
+
+ConvTranspose2d::~ConvTranspose2d() = default;
+
+void ConvTranspose2d::run(const uint8_t* x, const ConvGeometry& g, int32_t* out) const {
+  if (impl_->tiled) {
+    impl_->run_tiled(x, g, nullptr, out);
+  } else {
+    impl_->run_overlapping(x, g, nullptr, out);
+  }
+}
+
+void ConvTranspose2d::run(const uint8_t* x, const ConvGeometry& g, const Requantization& requant,
+                          uint8_t* out) const {
+  if (impl_->tiled) {
+    impl_->run_tiled(x, g, &requant, out);
+  } else {
+    impl_->run_overlapping(x, g, &requant, out);
+  }
+}
+
+}  // namespace lowp
