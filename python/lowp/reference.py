@@ -155,3 +155,126 @@ def gemm(a, b, a_zero_point, b_zero_point, bias=None) -> np.ndarray:
     if bias is not None:
         acc = acc + _int64(bias)
     return ((acc - INT32_MIN) % 2**32 + INT32_MIN).astype(np.int32)
+
+
+def _wrap_int32(acc) -> np.ndarray:
+    return ((_int64(acc) - INT32_MIN) % 2**32 + INT32_MIN).astype(np.int32)
+
+
+def _pair(value) -> tuple[int, int]:
+    if np.ndim(value) == 0:
+        return int(value), int(value)
+    first, second = value
+    return int(first), int(second)
+
+
+def _four(value) -> tuple[int, int, int, int]:
+    if np.ndim(value) == 0:
+        return int(value), int(value), int(value), int(value)
+    top, bottom, left, right = value
+    return int(top), int(bottom), int(left), int(right)
+
+
+def _same_split(total: int) -> tuple[int, int]:
+    """TFLite puts the smaller half before (top/left), the odd one after."""
+    return total // 2, total - total // 2
+
+
+def conv_padding(in_hw, kernel_hw, stride, padding) -> tuple[int, int, int, int]:
+    """Padding ``(top, bottom, left, right)`` of a convolution.
+
+    ``"same"``: ``out = ceil(in / stride)``, total ``max((out - 1) * stride + k - in, 0)``,
+    the smaller half before; ``"valid"``: none; an int or a 4-tuple as given.
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0, 0, 0, 0
+        pads: list[int] = []
+        for size, k, s in zip(in_hw, kernel_hw, _pair(stride)):
+            out = -(-size // s)
+            pads.extend(_same_split(max((out - 1) * s + k - size, 0)))
+        return pads[0], pads[1], pads[2], pads[3]
+    return _four(padding)
+
+
+def conv2d(x, w, x_zero_point, w_zero_point, *, stride=1, padding="valid", bias=None):
+    """``out[n, y, x, o] = sum_{i, j, c} (xp[n, y*sh + i, x*sw + j, c] - x_zp)
+    * (w[o, i, j, c] - w_zp[o]) (+ bias[o])`` as int32, NHWC.
+
+    ``x`` is ``[N, H, W, Cin]``, ``w`` is OHWI ``[Cout, KH, KW, Cin]``,
+    ``w_zero_point`` a scalar or one per output channel. ``xp`` is ``x``
+    padded with the input zero point, so a padded tap adds exactly nothing.
+    int8 operands are used as they are (zero points in the signed range).
+    """
+    xs = _int64(x) - _int64(x_zero_point)
+    ws = _int64(w) - _int64(w_zero_point).reshape(-1, 1, 1, 1)
+    n, h, wd, _ = xs.shape
+    _, kh, kw, _ = ws.shape
+    sh, sw = _pair(stride)
+    top, bottom, left, right = conv_padding((h, wd), (kh, kw), stride, padding)
+    # Zero after the shift is the input zero point before it.
+    xp = np.pad(xs, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    out_h = (h + top + bottom - kh) // sh + 1
+    out_w = (wd + left + right - kw) // sw + 1
+    acc = np.zeros((n, out_h, out_w, ws.shape[0]), dtype=np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            # The input pixel under tap (i, j) for every output pixel.
+            tap = xp[:, i : i + (out_h - 1) * sh + 1 : sh, j : j + (out_w - 1) * sw + 1 : sw, :]
+            acc += np.einsum("nhwc,oc->nhwo", tap, ws[:, i, j, :])
+    if bias is not None:
+        acc += _int64(bias)
+    return _wrap_int32(acc)
+
+
+def conv_transpose_crop(in_hw, kernel_hw, stride, padding) -> tuple[int, int, int, int]:
+    """Crop ``(top, bottom, left, right)`` of the full transposed-conv output.
+
+    ``"same"`` (TFLite): crop total ``max(k - stride, 0)``, the smaller half at
+    the top/left; ``"valid"``: none; an int or a 4-tuple as given.
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0, 0, 0, 0
+        crops: list[int] = []
+        for k, s in zip(kernel_hw, _pair(stride)):
+            crops.extend(_same_split(max(k - s, 0)))
+        return crops[0], crops[1], crops[2], crops[3]
+    return _four(padding)
+
+
+def conv_transpose2d(x, w, x_zero_point, w_zero_point, *, stride=1, padding="valid", bias=None):
+    """Transposed convolution, NHWC, as int32.
+
+    Every input pixel ``x[n, y, x, :] - x_zp`` times the kernel
+    ``w[o, i, j, :] - w_zp[o]`` (OHWI ``[Cout, KH, KW, Cin]``, TFLite
+    TRANSPOSE_CONV layout) adds into the full output at ``(y*sh + i, x*sw + j)``;
+    the full output ``(in - 1) * stride + k`` is then cropped by ``padding``
+    (see :func:`conv_transpose_crop`). With ``"same"`` the output is
+    ``in * stride``: when ``k < stride`` that is more than the full output and
+    the rows/columns past it hold nothing but the bias, as in TFLite.
+    """
+    xs = _int64(x) - _int64(x_zero_point)
+    ws = _int64(w) - _int64(w_zero_point).reshape(-1, 1, 1, 1)
+    n, h, wd, _ = xs.shape
+    cout, kh, kw, _ = ws.shape
+    sh, sw = _pair(stride)
+    full_h, full_w = (h - 1) * sh + kh, (wd - 1) * sw + kw
+    full = np.zeros((n, full_h, full_w, cout), dtype=np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            # Input pixel (y, x) lands on full-output pixel (y*sh + i, x*sw + j).
+            full[:, i : i + (h - 1) * sh + 1 : sh, j : j + (wd - 1) * sw + 1 : sw, :] += np.einsum(
+                "nhwc,oc->nhwo", xs, ws[:, i, j, :]
+            )
+    top, bottom, left, right = conv_transpose_crop((h, wd), (kh, kw), stride, padding)
+    if isinstance(padding, str) and padding == "same":
+        out_h, out_w = h * sh, wd * sw
+    else:
+        out_h, out_w = full_h - top - bottom, full_w - left - right
+    acc = np.zeros((n, out_h, out_w, cout), dtype=np.int64)
+    kept = full[:, top : top + out_h, left : left + out_w, :]
+    acc[:, : kept.shape[1], : kept.shape[2], :] = kept
+    if bias is not None:
+        acc += _int64(bias)
+    return _wrap_int32(acc)
