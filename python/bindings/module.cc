@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "lowp/lowp.h"
 
@@ -202,6 +203,101 @@ class PyGemm {
   std::unique_ptr<lowp::Gemm> gemm_;
 };
 
+// lowp::Conv2d and lowp::ConvTranspose2d for Python (Op is one of them):
+// OHWI weights packed at construction; runs take NHWC input, the resolved
+// top/left padding (or crop) and the output size.
+template <typename Op>
+class PyConv {
+ public:
+  PyConv(const CArray<uint8_t>& w, int stride_h, int stride_w, const CArray<int32_t>& w_zero_point,
+         int x_zero_point, const std::optional<CArray<int32_t>>& bias) {
+    require(w.ndim() == 4, "w must be 4-D [Cout, KH, KW, Cin]");
+    for (int d = 0; d < 4; ++d) require(w.shape(d) >= 1, "w must not be empty");
+    require(stride_h >= 1 && stride_w >= 1, "stride must be >= 1");
+    out_c_ = static_cast<size_t>(w.shape(0));
+    in_c_ = static_cast<size_t>(w.shape(3));
+    const size_t kh = static_cast<size_t>(w.shape(1)), kw = static_cast<size_t>(w.shape(2));
+    // Products summed into one output: every tap, or for a transposed conv
+    // the taps of the input pixels that overlap there.
+    const size_t sh = static_cast<size_t>(stride_h), sw = static_cast<size_t>(stride_w);
+    const size_t terms = std::is_same<Op, lowp::Conv2d>::value
+                             ? in_c_ * kh * kw
+                             : in_c_ * ((kh + sh - 1) / sh) * ((kw + sw - 1) / sw);
+    require(terms <= lowp::kMaxGemmK, "too many products per output for an exact int32 result");
+    const size_t zp_count = static_cast<size_t>(w_zero_point.size());
+    require(zp_count == 1 || zp_count == out_c_, "w_zero_point must have 1 or Cout values");
+    for (size_t i = 0; i < zp_count; ++i)
+      require(w_zero_point.data()[i] >= 0 && w_zero_point.data()[i] <= 255,
+              "w_zero_point must be in [0, 255]");
+    require(x_zero_point >= 0 && x_zero_point <= 255, "x_zero_point must be in [0, 255]");
+    if (bias) require(static_cast<size_t>(bias->size()) == out_c_, "bias must have Cout values");
+    py::gil_scoped_release release;
+    op_ = std::make_unique<Op>(w.data(), out_c_, kh, kw, in_c_, static_cast<size_t>(stride_h),
+                               static_cast<size_t>(stride_w), w_zero_point.data(), zp_count,
+                               x_zero_point, bias ? bias->data() : nullptr);
+  }
+
+  void run(const CArray<uint8_t>& x, int pad_top, int pad_left, int out_h, int out_w,
+           py::array& out) const {
+    const lowp::ConvGeometry g = geometry(x, pad_top, pad_left, out_h, out_w);
+    int32_t* o = out_data<int32_t>(out, output_size(g));
+    const uint8_t* xp = x.data();
+    py::gil_scoped_release release;
+    op_->run(xp, g, o);
+  }
+
+  void run_requant(const CArray<uint8_t>& x, int pad_top, int pad_left, int out_h, int out_w,
+                   const CArray<int32_t>& multiplier, const CArray<int32_t>& shift, int zero_point,
+                   int qmin, int qmax, py::array& out) const {
+    const lowp::ConvGeometry g = geometry(x, pad_top, pad_left, out_h, out_w);
+    check_channels(multiplier, shift);
+    require(multiplier.size() == 1 || static_cast<size_t>(multiplier.size()) == out_c_,
+            "requant must have 1 or Cout channels");
+    require(0 <= qmin && qmin <= qmax && qmax <= 255, "need 0 <= qmin <= qmax <= 255");
+    require(0 <= zero_point && zero_point <= 255, "zero_point must be in [0, 255]");
+    uint8_t* o = out_data<uint8_t>(out, output_size(g));
+    const lowp::Requantization rq = {
+        multiplier.data(), shift.data(), static_cast<size_t>(multiplier.size()),
+        zero_point,        qmin,         qmax};
+    const uint8_t* xp = x.data();
+    py::gil_scoped_release release;
+    op_->run(xp, g, rq, o);
+  }
+
+ private:
+  lowp::ConvGeometry geometry(const CArray<uint8_t>& x, int pad_top, int pad_left, int out_h,
+                              int out_w) const {
+    require(x.ndim() == 4 && static_cast<size_t>(x.shape(3)) == in_c_,
+            "x must be 4-D [N, H, W, Cin]");
+    require(pad_top >= 0 && pad_left >= 0 && out_h >= 1 && out_w >= 1, "bad output geometry");
+    return {static_cast<size_t>(x.shape(0)), static_cast<size_t>(x.shape(1)),
+            static_cast<size_t>(x.shape(2)), static_cast<size_t>(pad_top),
+            static_cast<size_t>(pad_left),   static_cast<size_t>(out_h),
+            static_cast<size_t>(out_w)};
+  }
+  py::ssize_t output_size(const lowp::ConvGeometry& g) const {
+    return static_cast<py::ssize_t>(g.batch * g.out_h * g.out_w * out_c_);
+  }
+
+  size_t out_c_ = 0, in_c_ = 0;
+  std::unique_ptr<Op> op_;
+};
+
+template <typename Op>
+void bind_conv(py::module_& m, const char* name) {
+  py::class_<PyConv<Op>>(m, name)
+      .def(py::init<const CArray<uint8_t>&, int, int, const CArray<int32_t>&, int,
+                    const std::optional<CArray<int32_t>>&>(),
+           py::arg("w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("w_zero_point"),
+           py::arg("x_zero_point"), py::arg("bias"))
+      .def("run", &PyConv<Op>::run, py::arg("x"), py::arg("pad_top"), py::arg("pad_left"),
+           py::arg("out_h"), py::arg("out_w"), py::arg("out"))
+      .def("run_requant", &PyConv<Op>::run_requant, py::arg("x"), py::arg("pad_top"),
+           py::arg("pad_left"), py::arg("out_h"), py::arg("out_w"), py::arg("multiplier"),
+           py::arg("shift"), py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"),
+           py::arg("out"));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -230,4 +326,6 @@ PYBIND11_MODULE(_core, m) {
       .def("run_requant", &PyGemm::run_requant, py::arg("a"), py::arg("multiplier"),
            py::arg("shift"), py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"),
            py::arg("out"));
+  bind_conv<lowp::Conv2d>(m, "Conv2d");
+  bind_conv<lowp::ConvTranspose2d>(m, "ConvTranspose2d");
 }

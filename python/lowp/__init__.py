@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import reference
 from ._runtime import cpu_info, get_num_threads, get_path, set_num_threads, set_path
+from .conv import Conv2d, ConvTranspose2d, conv2d, conv_transpose2d
 from .fixedpoint import (
     Requant,
     multiply_by_quantized_multiplier,
@@ -22,11 +23,15 @@ from .quant import QParams, QuantError, choose_qparams, dequantize, quant_error,
 __version__ = "0.1.0"
 
 __all__ = [
+    "Conv2d",
+    "ConvTranspose2d",
     "Linear",
     "QParams",
     "QuantError",
     "Requant",
     "choose_qparams",
+    "conv2d",
+    "conv_transpose2d",
     "cpu_info",
     "dequantize",
     "gemm",

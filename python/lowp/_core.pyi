@@ -71,3 +71,48 @@ class Gemm:
         qmax: int,
         out: npt.NDArray[np.uint8],
     ) -> None: ...
+
+class _Conv:
+    """OHWI weights [Cout, KH, KW, Cin] uint8 packed at construction with their
+    zero points (1 or Cout values, uint8 domain), the input zero point and an
+    optional bias. Runs take NHWC x, the resolved top/left padding (the crop,
+    for a transposed conv) and the output size."""
+
+    def __init__(
+        self,
+        w: npt.NDArray[np.uint8],
+        stride_h: int,
+        stride_w: int,
+        w_zero_point: npt.NDArray[np.int32],
+        x_zero_point: int,
+        bias: npt.NDArray[np.int32] | None,
+    ) -> None: ...
+    def run(
+        self,
+        x: npt.NDArray[np.uint8],
+        pad_top: int,
+        pad_left: int,
+        out_h: int,
+        out_w: int,
+        out: npt.NDArray[np.int32],
+    ) -> None: ...
+    def run_requant(
+        self,
+        x: npt.NDArray[np.uint8],
+        pad_top: int,
+        pad_left: int,
+        out_h: int,
+        out_w: int,
+        multiplier: npt.NDArray[np.int32],
+        shift: npt.NDArray[np.int32],
+        zero_point: int,
+        qmin: int,
+        qmax: int,
+        out: npt.NDArray[np.uint8],
+    ) -> None: ...
+
+class Conv2d(_Conv):
+    """lowp::Conv2d."""
+
+class ConvTranspose2d(_Conv):
+    """lowp::ConvTranspose2d."""

@@ -54,13 +54,13 @@ def _bias(bias, n: int) -> np.ndarray | None:
     return np.ascontiguousarray(arr)
 
 
-def _requant(requant, n: int) -> Requant | None:
+def _requant(requant, n: int, what: str = "columns") -> Requant | None:
     if requant is None:
         return None
     if not isinstance(requant, Requant):
         raise TypeError(f"requant must be a lowp.Requant or None, got {type(requant).__name__}")
     if requant.channels not in (1, n):
-        raise ValueError(f"requant has {requant.channels} channels but the output has {n} columns")
+        raise ValueError(f"requant has {requant.channels} channels but the output has {n} {what}")
     return requant
 
 
