@@ -1,0 +1,182 @@
+// Convolution tests: lowp::Conv2d and lowp::ConvTranspose2d on every
+// available path against the definitions written as plain loops in int64,
+// bit for bit, with int32 and fused uint8 output and output canaries. They
+// exercise the GEMM's gather (im2col) and scatter hooks on the NEON paths
+// too, under qemu.
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "fixedpoint_scalar.h"
+#include "lowp/lowp.h"
+#include "test_util.h"
+
+namespace {
+
+struct ConvCase {
+  size_t batch, in_h, in_w, in_c, out_c, kh, kw, sh, sw;
+  size_t pad_top, pad_bottom, pad_left, pad_right;  // conv padding or transposed-conv crop
+  bool per_channel, requant;
+};
+
+struct Data {
+  std::vector<uint8_t> x, w;
+  std::vector<int32_t> wzp, bias, mult, shift;
+  int32_t xzp;
+};
+
+Data make_data(const ConvCase& c, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Data d;
+  d.x.resize(c.batch * c.in_h * c.in_w * c.in_c);
+  d.w.resize(c.out_c * c.kh * c.kw * c.in_c);
+  for (auto& v : d.x) v = static_cast<uint8_t>(rng());
+  for (auto& v : d.w) v = static_cast<uint8_t>(rng());
+  d.xzp = static_cast<int32_t>(rng() % 256);
+  d.wzp.resize(c.per_channel ? c.out_c : 1);
+  for (auto& v : d.wzp) v = static_cast<int32_t>(rng() % 256);
+  d.bias.resize(c.out_c);
+  for (auto& v : d.bias) v = static_cast<int32_t>(rng() % 200001) - 100000;
+  d.mult.resize(c.per_channel ? c.out_c : 1);
+  d.shift.resize(d.mult.size());
+  for (size_t i = 0; i < d.mult.size(); ++i) {
+    d.mult[i] = (1 << 30) + static_cast<int32_t>(rng() % (1u << 30));
+    d.shift[i] = -static_cast<int32_t>(rng() % 16) - 4;
+  }
+  return d;
+}
+
+int64_t weight(const ConvCase& c, const Data& d, size_t o, size_t ky, size_t kx, size_t ci) {
+  return int64_t(d.w[((o * c.kh + ky) * c.kw + kx) * c.in_c + ci]) - d.wzp[c.per_channel ? o : 0];
+}
+
+// Requantizes (or not) the int64 sums and compares with what the op wrote.
+template <typename Op>
+void check(const ConvCase& c, const Data& d, const std::vector<int64_t>& sums, size_t out_h,
+           size_t out_w, const char* what) {
+  const lowp::ConvGeometry g = {c.batch, c.in_h, c.in_w, c.pad_top, c.pad_left, out_h, out_w};
+  const size_t n = sums.size();
+  const lowp::Path saved = lowp::active_path();
+  for (lowp::Path p : lowp::available_paths()) {
+    lowp::set_active_path(p);
+    Op op(d.w.data(), c.out_c, c.kh, c.kw, c.in_c, c.sh, c.sw, d.wzp.data(), d.wzp.size(), d.xzp,
+          d.bias.data());
+    const char* name = lowp::path_name(p);
+    if (!c.requant) {
+      std::vector<int32_t> out(n + 16, int32_t(0xA5A5A5A5));
+      op.run(d.x.data(), g, out.data());
+      size_t bad = 0;
+      for (size_t i = 0; i < n; ++i) bad += out[i] != static_cast<int32_t>(sums[i]);
+      for (size_t i = n; i < out.size(); ++i) bad += out[i] != int32_t(0xA5A5A5A5);
+      LOWP_CHECK(bad == 0, "%s %s int32: %zu wrong values", name, what, bad);
+    } else {
+      std::vector<uint8_t> out(n + 16, 0xA5);
+      const lowp::Requantization rq = {d.mult.data(), d.shift.data(), d.mult.size(), 90, 3, 250};
+      op.run(d.x.data(), g, rq, out.data());
+      size_t bad = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const size_t ch = d.mult.size() == 1 ? 0 : i % c.out_c;
+        bad += out[i] != lowp::fixedpoint::requantize_one(static_cast<int32_t>(sums[i]), d.mult[ch],
+                                                          d.shift[ch], 90, 3, 250);
+      }
+      for (size_t i = n; i < out.size(); ++i) bad += out[i] != 0xA5;
+      LOWP_CHECK(bad == 0, "%s %s uint8: %zu wrong values", name, what, bad);
+    }
+  }
+  lowp::set_active_path(saved);
+}
+
+void test_conv(const ConvCase& c, uint32_t seed) {
+  const Data d = make_data(c, seed);
+  const size_t out_h = (c.in_h + c.pad_top + c.pad_bottom - c.kh) / c.sh + 1;
+  const size_t out_w = (c.in_w + c.pad_left + c.pad_right - c.kw) / c.sw + 1;
+  std::vector<int64_t> sums(c.batch * out_h * out_w * c.out_c);
+  for (size_t b = 0; b < c.batch; ++b)
+    for (size_t oy = 0; oy < out_h; ++oy)
+      for (size_t ox = 0; ox < out_w; ++ox)
+        for (size_t o = 0; o < c.out_c; ++o) {
+          int64_t s = d.bias[o];
+          for (size_t ky = 0; ky < c.kh; ++ky)
+            for (size_t kx = 0; kx < c.kw; ++kx) {
+              const int64_t iy = int64_t(oy * c.sh + ky) - int64_t(c.pad_top);
+              const int64_t ix = int64_t(ox * c.sw + kx) - int64_t(c.pad_left);
+              if (iy < 0 || ix < 0 || iy >= int64_t(c.in_h) || ix >= int64_t(c.in_w)) continue;
+              const uint8_t* px = &d.x[((b * c.in_h + iy) * c.in_w + ix) * c.in_c];
+              for (size_t ci = 0; ci < c.in_c; ++ci)
+                s += (px[ci] - d.xzp) * weight(c, d, o, ky, kx, ci);
+            }
+          sums[((b * out_h + oy) * out_w + ox) * c.out_c + o] = s;
+        }
+  check<lowp::Conv2d>(c, d, sums, out_h, out_w, "conv");
+}
+
+void test_deconv(const ConvCase& c, uint32_t seed) {
+  const Data d = make_data(c, seed);
+  const size_t full_h = (c.in_h - 1) * c.sh + c.kh, full_w = (c.in_w - 1) * c.sw + c.kw;
+  std::vector<int64_t> full(c.batch * full_h * full_w * c.out_c, 0);
+  for (size_t b = 0; b < c.batch; ++b)
+    for (size_t y = 0; y < c.in_h; ++y)
+      for (size_t x = 0; x < c.in_w; ++x) {
+        const uint8_t* px = &d.x[((b * c.in_h + y) * c.in_w + x) * c.in_c];
+        for (size_t ky = 0; ky < c.kh; ++ky)
+          for (size_t kx = 0; kx < c.kw; ++kx)
+            for (size_t o = 0; o < c.out_c; ++o) {
+              int64_t s = 0;
+              for (size_t ci = 0; ci < c.in_c; ++ci)
+                s += (px[ci] - d.xzp) * weight(c, d, o, ky, kx, ci);
+              full[((b * full_h + y * c.sh + ky) * full_w + x * c.sw + kx) * c.out_c + o] += s;
+            }
+      }
+  const size_t out_h = full_h - c.pad_top - c.pad_bottom, out_w = full_w - c.pad_left - c.pad_right;
+  std::vector<int64_t> sums(c.batch * out_h * out_w * c.out_c);
+  for (size_t b = 0; b < c.batch; ++b)
+    for (size_t y = 0; y < out_h; ++y)
+      for (size_t x = 0; x < out_w; ++x)
+        for (size_t o = 0; o < c.out_c; ++o)
+          sums[((b * out_h + y) * out_w + x) * c.out_c + o] =
+              full[((b * full_h + y + c.pad_top) * full_w + x + c.pad_left) * c.out_c + o] +
+              d.bias[o];
+  check<lowp::ConvTranspose2d>(c, d, sums, out_h, out_w, "transposed conv");
+}
+
+// batch, in_h, in_w, in_c, out_c, kh, kw, sh, sw, top, bottom, left, right, per-channel, requant
+const ConvCase kConvCases[] = {
+    {1, 5, 7, 3, 8, 3, 3, 1, 1, 1, 1, 1, 1, false, false},
+    {2, 9, 8, 16, 17, 3, 3, 2, 2, 0, 1, 0, 1, true, true},
+    {1, 8, 8, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, true, true},
+    {1, 15, 17, 3, 32, 3, 3, 2, 2, 1, 1, 1, 1, true, false},
+    {1, 6, 5, 7, 9, 1, 1, 1, 1, 0, 0, 0, 0, false, true},
+    {1, 7, 7, 5, 4, 5, 5, 1, 2, 2, 2, 0, 3, false, false},
+    {1, 1, 1, 8, 3, 3, 3, 1, 1, 1, 1, 1, 1, true, true},
+};
+
+const ConvCase kDeconvCases[] = {
+    {1, 5, 7, 16, 8, 2, 2, 2, 2, 0, 0, 0, 0, true, true},
+    {2, 4, 3, 17, 9, 2, 2, 2, 2, 1, 0, 0, 1, false, false},
+    {1, 3, 4, 8, 5, 3, 3, 2, 2, 0, 1, 0, 1, true, true},
+    {1, 4, 4, 9, 6, 4, 4, 2, 2, 1, 1, 1, 1, true, false},
+    {1, 3, 3, 4, 3, 1, 1, 2, 2, 0, 0, 0, 0, false, true},
+    {1, 5, 5, 3, 7, 3, 3, 1, 1, 1, 1, 1, 1, false, false},
+};
+
+LOWP_TEST(conv_matches_definition) {
+  uint32_t seed = 1;
+  for (const ConvCase& c : kConvCases) test_conv(c, seed++);
+}
+
+LOWP_TEST(conv_transpose_matches_definition) {
+  uint32_t seed = 100;
+  for (const ConvCase& c : kDeconvCases) test_deconv(c, seed++);
+}
+
+LOWP_TEST(conv_threads_agree) {
+  const int saved = lowp::num_threads();
+  for (int t : {1, 3}) {
+    lowp::set_num_threads(t);
+    test_conv({2, 21, 19, 16, 24, 3, 3, 1, 1, 1, 1, 1, 1, true, true}, 7);
+    test_deconv({2, 13, 11, 32, 24, 2, 2, 2, 2, 0, 0, 0, 0, true, true}, 8);
+  }
+  lowp::set_num_threads(saved);
+}
+
+}  // namespace
