@@ -31,6 +31,28 @@ std::vector<int32_t> expand(const int32_t* values, size_t count, size_t n) {
   return out;
 }
 
+// memcpy for the short runs of im2col (a 3-channel kernel row is 9 bytes):
+// two overlapping fixed-size copies instead of a library call.
+inline void copy_bytes(uint8_t* dst, const uint8_t* src, size_t n) {
+  if (n >= 64) {
+    std::memcpy(dst, src, n);
+  } else if (n >= 32) {
+    std::memcpy(dst, src, 32);
+    std::memcpy(dst + n - 32, src + n - 32, 32);
+  } else if (n >= 16) {
+    std::memcpy(dst, src, 16);
+    std::memcpy(dst + n - 16, src + n - 16, 16);
+  } else if (n >= 8) {
+    std::memcpy(dst, src, 8);
+    std::memcpy(dst + n - 8, src + n - 8, 8);
+  } else if (n >= 4) {
+    std::memcpy(dst, src, 4);
+    std::memcpy(dst + n - 4, src + n - 4, 4);
+  } else {
+    for (size_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
 struct Im2col {
   const uint8_t* x;
   ConvGeometry g;
@@ -60,7 +82,7 @@ void im2col_rows(const void* ctx, size_t row0, size_t rows, uint8_t* dst) {
       }
       const uint8_t* line = image + static_cast<size_t>(iy) * g.in_w * c.in_c;
       if (row_inside) {  // the kw taps of a kernel row are adjacent in the input
-        std::memcpy(dst, line + static_cast<size_t>(ix0) * c.in_c, row_bytes);
+        copy_bytes(dst, line + static_cast<size_t>(ix0) * c.in_c, row_bytes);
         continue;
       }
       for (size_t kx = 0; kx < c.kw; ++kx) {
@@ -68,7 +90,7 @@ void im2col_rows(const void* ctx, size_t row0, size_t rows, uint8_t* dst) {
         if (ix < 0 || ix >= static_cast<ptrdiff_t>(g.in_w)) {
           std::memset(dst + kx * tap_bytes, c.x_zero_point, tap_bytes);
         } else {
-          std::memcpy(dst + kx * tap_bytes, line + static_cast<size_t>(ix) * c.in_c, tap_bytes);
+          copy_bytes(dst + kx * tap_bytes, line + static_cast<size_t>(ix) * c.in_c, tap_bytes);
         }
       }
     }
