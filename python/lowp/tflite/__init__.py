@@ -1,0 +1,41 @@
+"""Run TensorFlow Lite int8 and uint8 models on lowp's kernels, bit-exact with
+TFLite's reference kernels.
+
+>>> import lowp.tflite
+>>> model = lowp.tflite.load("unet.tflite")   # parse, check, pack weights once
+>>> y = model(x)                              # NumPy in, NumPy out
+
+Running a model needs NumPy, lowp and the ``tflite`` schema package, never
+TensorFlow. int8 tensors run on the uint8 kernels through the exact +128
+mapping. ``lowp.tflite.bundled_model()`` is the path of a small int8 UNet
+shipped with the package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._model import Model, OpTiming, TensorInfo, load
+from ._ops import OPS, requantize_double
+from ._schema import ModelError, UnsupportedOpError
+
+__all__ = [
+    "SUPPORTED_OPS",
+    "Model",
+    "ModelError",
+    "OpTiming",
+    "TensorInfo",
+    "UnsupportedOpError",
+    "bundled_model",
+    "load",
+    "requantize_double",
+]
+
+#: TFLite builtin operators lowp runs
+SUPPORTED_OPS = tuple(sorted(OPS))
+
+
+def bundled_model() -> Path:
+    """Path of the small int8 UNet .tflite shipped with lowp (made by
+    ``python -m lowp.tflite._build``)."""
+    return Path(__file__).resolve().parent.parent / "data" / "unet_int8.tflite"
