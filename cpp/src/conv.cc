@@ -185,21 +185,38 @@ void scatter_patches(const void* ctx, size_t row0, size_t rows, size_t col0, siz
   const PatchScatter& p = *static_cast<const PatchScatter*>(ctx);
   const DeconvShape& s = p.s;
   const ConvGeometry& g = s.g;
-  const size_t first_tap = col0 / s.out_c, last_tap = (col0 + cols - 1) / s.out_c;
+  // With stride == kernel, the kw taps of one kernel row land on adjacent
+  // output pixels: GEMM columns [ky kw out_c, (ky + 1) kw out_c) of a row
+  // are one contiguous run of the output row y sh + ky - pad_top.
+  const size_t run = s.kw * s.out_c;
+  const size_t first_ky = col0 / run, last_ky = (col0 + cols - 1) / run;
+  size_t n = row0 / (g.in_h * g.in_w), y = row0 / g.in_w % g.in_h, x = row0 % g.in_w;
   for (size_t r = 0; r < rows; ++r) {
-    const size_t row = row0 + r;
-    const size_t n = row / (g.in_h * g.in_w), y = row / g.in_w % g.in_h, x = row % g.in_w;
     const uint8_t* src = static_cast<const uint8_t*>(block) + r * ld * p.elem;
-    for (size_t tap = first_tap; tap <= last_tap; ++tap) {
-      const size_t ky = tap / s.kw, kx = tap % s.kw;
-      const size_t fy = y * s.sh + ky, fx = x * s.sw + kx;  // in the full output
+    // Output column of the row's first tap (may be left of the output).
+    const ptrdiff_t ox0 = static_cast<ptrdiff_t>(x * s.sw) - static_cast<ptrdiff_t>(g.pad_left);
+    const size_t kx_lo = static_cast<size_t>(std::max<ptrdiff_t>(-ox0, 0));
+    const size_t kx_hi = static_cast<size_t>(std::clamp<ptrdiff_t>(
+        static_cast<ptrdiff_t>(g.out_w) - ox0, 0, static_cast<ptrdiff_t>(s.kw)));
+    for (size_t ky = first_ky; ky <= last_ky && kx_lo < kx_hi; ++ky) {
+      const size_t fy = y * s.sh + ky;
       if (fy < g.pad_top || fy - g.pad_top >= g.out_h) continue;
-      if (fx < g.pad_left || fx - g.pad_left >= g.out_w) continue;
-      const size_t c_begin = std::max(col0, tap * s.out_c);
-      const size_t c_end = std::min(col0 + cols, (tap + 1) * s.out_c);
-      const size_t pixel = (n * g.out_h + (fy - g.pad_top)) * g.out_w + (fx - g.pad_left);
-      std::memcpy(static_cast<uint8_t*>(p.out) + (pixel * s.out_c + c_begin % s.out_c) * p.elem,
-                  src + (c_begin - col0) * p.elem, (c_end - c_begin) * p.elem);
+      const size_t c_begin = std::max(col0, ky * run + kx_lo * s.out_c);
+      const size_t c_end = std::min(col0 + cols, ky * run + kx_hi * s.out_c);
+      if (c_begin >= c_end) continue;
+      const ptrdiff_t pixel =
+          static_cast<ptrdiff_t>((n * g.out_h + fy - g.pad_top) * g.out_w) + ox0;
+      const ptrdiff_t dst =
+          pixel * static_cast<ptrdiff_t>(s.out_c) + static_cast<ptrdiff_t>(c_begin - ky * run);
+      copy_bytes(static_cast<uint8_t*>(p.out) + dst * static_cast<ptrdiff_t>(p.elem),
+                 src + (c_begin - col0) * p.elem, (c_end - c_begin) * p.elem);
+    }
+    if (++x == g.in_w) {
+      x = 0;
+      if (++y == g.in_h) {
+        y = 0;
+        ++n;
+      }
     }
   }
 }
