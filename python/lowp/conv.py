@@ -109,13 +109,12 @@ class _PackedConv:
         sh, sw = self.stride
         if self.transposed:  # padding is the crop of the full output
             full_h, full_w = (h - 1) * sh + self.kh, (w - 1) * sw + self.kw
-            if self.padding == "valid":
-                crop = (0, 0, 0, 0)
-            elif self.padding == "same":
-                th, tw = max(self.kh - sh, 0), max(self.kw - sw, 0)
-                crop = (th // 2, th - th // 2, tw // 2, tw - tw // 2)
-            else:
-                crop = self.padding
+            if self.padding == "same":
+                # Output in * stride. With a kernel smaller than the stride
+                # that is past the full output: those pixels get only the bias.
+                top, left = max(self.kh - sh, 0) // 2, max(self.kw - sw, 0) // 2
+                return top, left, h * sh, w * sw
+            crop = (0, 0, 0, 0) if self.padding == "valid" else self.padding
             top, bottom, left, right = crop
             out_h, out_w = full_h - top - bottom, full_w - left - right
             if out_h < 1 or out_w < 1:
@@ -235,6 +234,7 @@ class _ConvLayer:
         requant=None,
         x_dtype=None,
     ):
+        _operand_u8(w, "w")  # a wrong weight dtype is named as such, not as x_dtype
         w_arr = np.asarray(w)
         x_dtype = np.dtype(w_arr.dtype if x_dtype is None else x_dtype)
         if x_dtype not in (np.uint8, np.int8):

@@ -139,6 +139,7 @@ class Linear:
     """
 
     def __init__(self, w, w_zero_point, *, x_zero_point, bias=None, requant=None, x_dtype=None):
+        _operand_u8(w, "w")  # a wrong weight dtype is named as such, not as x_dtype
         w_arr = np.asarray(w)
         x_dtype = np.dtype(w_arr.dtype if x_dtype is None else x_dtype)
         if x_dtype not in (np.uint8, np.int8):

@@ -158,7 +158,9 @@ class Conv2d {
 // The full output F [batch, (in_h - 1) * sh + kh, (in_w - 1) * sw + kw,
 // out_c] sums, for every input pixel (y, x) and tap (ky, kx), (x[n, y, x, :] -
 // x_zp) . (w[o, ky, kx, :] - w_zp[o]) into F[n, y*sh + ky, x*sw + kx, o]; the
-// output is F cropped by pad_top / pad_left, plus bias[o]. Requires in_c <=
+// output is F cropped by pad_top / pad_left, plus bias[o] (pixels past the
+// end of F, as TFLite's "same" gives when the kernel is smaller than the
+// stride, are the bias alone). Requires in_c <=
 // kMaxGemmK. When the stride equals the kernel (2x2 stride 2) no
 // contributions overlap and it is one GEMM with the output stage fused.
 class ConvTranspose2d {
