@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -37,3 +38,53 @@ def test_no_command_prints_help():
     done = subprocess.run([sys.executable, "-m", "lowp"], capture_output=True, text=True)
     assert done.returncode == 2
     assert "info" in done.stdout
+
+
+def test_bench_conv_tiny_shapes():
+    # Two tiny layers, one round: every installed engine runs, and lowp's
+    # output is bit-exact on both.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lowp",
+            "bench",
+            "conv",
+            "--repeats",
+            "1",
+            "--shapes",
+            "conv3s2:1x7x6x3x5",
+            "deconv2s2:2x3x4x8x9",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("op"))
+    assert header.split()[10] == "lowp"
+    conv = next(line for line in lines if line.startswith("conv 3x3 s2"))
+    deconv = next(line for line in lines if line.startswith("deconv 2x2 s2"))
+    assert "1x7x6x3 -> 5" in conv
+    assert "2x3x4x8 -> 9" in deconv
+    for row in (conv, deconv):
+        assert float(row.split("->")[1].split()[1]) > 0  # lowp's GOPS
+        assert "lowp exact" in row
+    installed = {
+        name: importlib.util.find_spec(name) is not None for name in ("onnxruntime", "torch")
+    }
+    assert ("ort cint exact" in conv) == installed["onnxruntime"]
+    assert ("fbgemm" in deconv) == installed["torch"]
+
+
+@pytest.mark.parametrize(
+    "spec", ["conv3:1x8x8", "pool3s1:1x8x8x4x4", "conv4s1:1x1x1x4x4", "conv3s1:0x8x8x4x4", "x"]
+)
+def test_bench_conv_bad_shapes(spec):
+    done = subprocess.run(
+        [sys.executable, "-m", "lowp", "bench", "conv", "--shapes", spec],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "--shapes" in done.stderr

@@ -20,6 +20,8 @@ def _info(_: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.op == "conv":
+        return _bench_conv(args)
     from . import _bench
 
     shapes = None
@@ -35,6 +37,18 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_conv(args: argparse.Namespace) -> int:
+    from . import _bench_conv
+
+    try:
+        shapes = [_bench_conv.parse_shape(s) for s in args.shapes or []]
+    except ValueError as err:
+        print(f"lowp bench: --shapes: {err}", file=sys.stderr)
+        return 2
+    _bench_conv.bench_conv(shapes or None, threads=args.threads, repeats=args.repeats)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lowp", description="Exact uint8 integer kernels for quantized inference."
@@ -42,10 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("info", help="print the CPU, the ISA paths and the active path and threads")
     bench = sub.add_parser("bench", help="time lowp against other engines on the same shapes")
-    bench.add_argument("op", choices=["gemm"], help="what to time")
+    bench.add_argument("op", choices=["gemm", "conv"], help="what to time")
     bench.add_argument("--threads", type=int, default=1, help="threads for every engine")
     bench.add_argument("--repeats", type=int, default=7, help="interleaved rounds (median)")
-    bench.add_argument("--shapes", nargs="*", metavar="MxKxN", help="shapes, e.g. 256x256x256")
+    bench.add_argument(
+        "--shapes",
+        nargs="*",
+        metavar="SHAPE",
+        help="gemm: MxKxN, e.g. 256x256x256; conv: KIND K s STRIDE : N x H x W x Cin x Cout,"
+        " e.g. conv3s2:1x224x224x3x32 or deconv2s2:1x28x28x128x64",
+    )
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
