@@ -1,9 +1,11 @@
-"""The ``lowp`` command line: ``lowp info`` (also ``python -m lowp info``)."""
+"""The ``lowp`` command line: ``lowp info``, ``lowp bench``, ``lowp run``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from . import _run
 
 
 def _info(_: argparse.Namespace) -> int:
@@ -66,11 +68,15 @@ def main(argv: list[str] | None = None) -> int:
         help="gemm: MxKxN, e.g. 256x256x256; conv: KIND K s STRIDE : N x H x W x Cin x Cout,"
         " e.g. conv3s2:1x224x224x3x32 or deconv2s2:1x28x28x128x64",
     )
+    run = sub.add_parser(
+        "run", help="run a .tflite model on lowp (default: the bundled UNet), time every op"
+    )
+    _run.add_arguments(run)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"info": _info, "bench": _bench}
+    handlers = {"info": _info, "bench": _bench, "run": _run.run}
     return handlers[args.command](args)
 
 

@@ -14,6 +14,7 @@ activation and weight (asymmetric, per tensor), converted with
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,12 @@ def _tf() -> Any:
     import tensorflow as tf
 
     return tf
+
+
+def _convert(converter: Any) -> bytes:
+    with warnings.catch_warnings():  # the converters' notices are not ours to raise
+        warnings.simplefilter("ignore")
+        return bytes(converter.convert())
 
 
 def keras_int8(
@@ -63,7 +70,7 @@ def keras_int8(
         converter.inference_output_type = tf.int8
     if not per_channel:
         converter._experimental_disable_per_channel = True
-    return bytes(converter.convert())
+    return _convert(converter)
 
 
 def unet_keras(
@@ -148,7 +155,7 @@ def tf1_uint8(
             converter.inference_type = tf.uint8
             scale = (hi_in - lo_in) / 255.0
             converter.quantized_input_stats = {"input": (-lo_in / scale, 1.0 / scale)}
-            return bytes(converter.convert())
+            return _convert(converter)
 
 
 class _Weights:

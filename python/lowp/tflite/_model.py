@@ -173,7 +173,11 @@ class Model:
                 arrays.append(rng.standard_normal(info.shape).astype(np.float32))
             else:
                 lim = np.iinfo(info.dtype)
-                arrays.append(rng.integers(lim.min, int(lim.max) + 1, info.shape, dtype=info.dtype))
+                arr = rng.integers(lim.min, int(lim.max) + 1, info.shape, dtype=info.dtype)
+                flat = arr.reshape(-1)
+                if flat.size >= 2:  # both ends of the range, always
+                    flat[0], flat[-1] = lim.min, lim.max
+                arrays.append(arr)
         return arrays
 
 

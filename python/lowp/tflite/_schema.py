@@ -26,6 +26,10 @@ class UnsupportedOpError(ModelError):
     """The model uses an operator (or an operator variant) lowp does not run."""
 
 
+#: The most elements one tensor may have (2**31: int32 indexing in the kernels;
+#: a corrupted shape must not drive a huge allocation).
+MAX_ELEMENTS = 2**31
+
 # TensorType values of the schema -> NumPy dtypes lowp can hold.
 _DTYPES: dict[int, np.dtype] = {
     0: np.dtype(np.float32),
@@ -79,7 +83,7 @@ class OpSpec:
     version: int
     inputs: list[int]  # -1 marks an omitted optional input
     outputs: list[int]
-    options: Any = None  # the schema's options table, already initialised
+    options: Options | None = None  # the fields of its BuiltinOptions table
     options_type: int = 0
 
 
@@ -91,6 +95,27 @@ class Graph:
     outputs: list[int]
     description: str = ""
     names: dict[int, str] = field(default_factory=dict)
+
+
+class Options:
+    """An operator's options read out of the flatbuffer at parse time (so a
+    malformed table fails here): ``opt.Padding()`` as on the schema class."""
+
+    def __init__(self, kind: str, table: Any):
+        self.kind = kind
+        self.values: dict[str, Any] = {}
+        for name, attr in vars(type(table)).items():
+            if name[:1].isupper() and name != "Init" and callable(attr):
+                code = getattr(attr, "__code__", None)
+                if code is not None and code.co_argcount == 1:  # a scalar field
+                    self.values[name] = getattr(table, name)()
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("values", {})
+        if name not in values:
+            raise AttributeError(f"{self.__dict__.get('kind', 'options')} has no field {name}")
+        value = values[name]
+        return lambda: value
 
 
 def _builtin_names() -> dict[int, str]:
@@ -126,6 +151,7 @@ def parse(data: bytes | bytearray | memoryview) -> Graph:
         raise
     except (IndexError, struct.error, ValueError, TypeError, OverflowError, UnicodeDecodeError,
             AttributeError, ImportError, MemoryError) as err:  # fmt: skip
+        # what the flatbuffers accessors raise on offsets that point nowhere
         raise ModelError(f"model: malformed flatbuffer ({type(err).__name__}: {err})") from None
 
 
@@ -225,8 +251,9 @@ def _parse(buf: bytes) -> Graph:
             if table is None or opt_name is None:
                 raise ModelError(f"model: {what} has unreadable options")
             _check_offset(buf, table.Pos, f"{what}'s options")
-            options = _options_class(opt_name)()
-            options.Init(table.Bytes, table.Pos)
+            table_obj = _options_class(opt_name)()
+            table_obj.Init(table.Bytes, table.Pos)
+            options = Options(opt_name, table_obj)
         ops.append(OpSpec(i, name, version, op_inputs, op_outputs, options, opt_type))
     desc = model.Description()
     return Graph(tensors, ops, inputs, outputs, desc.decode("utf-8", "replace") if desc else "")
@@ -243,6 +270,8 @@ def _tensor(t, index: int, model, n_buffers: int, buf: bytes) -> TensorSpec:
     shape = tuple(_int_vector(t, "Shape", buf, f"{what}'s shape"))
     if len(shape) > 6 or any(d < 0 for d in shape):
         raise ModelError(f"model: {what} has an invalid shape {list(shape)}")
+    if int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
+        raise ModelError(f"model: {what} has {list(shape)}, more than {MAX_ELEMENTS} elements")
     if t.Sparsity() is not None:
         raise UnsupportedOpError(f"model: {what} is sparse; lowp needs dense tensors")
     spec = TensorSpec(index, name, shape, dtype if dtype is not None else np.dtype(np.void))
