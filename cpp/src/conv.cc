@@ -294,23 +294,24 @@ struct ConvTranspose2d::Impl {
     run_gemm(*gemm, call);
   }
 
+  // One image at a time, so the int32 columns stay one image's size.
   void run_overlapping(const uint8_t* x, const ConvGeometry& g, const Requantization* rq,
                        void* out) const {
-    const size_t m = g.batch * g.in_h * g.in_w;
-    std::vector<int32_t> columns(m * kh * kw * out_c);
-    gemm->run(x, m, in_c, columns.data(), kh * kw * out_c);
-    const size_t pixels = g.batch * g.out_h * g.out_w;
-    std::vector<int32_t> acc;
-    int32_t* dst = static_cast<int32_t*>(out);
-    if (rq != nullptr) {
-      acc.resize(pixels * out_c);
-      dst = acc.data();
-    }
-    Col2im c2i = {shape(g), columns.data(), bias.empty() ? nullptr : bias.data(), dst};
-    parallel_for(g.batch * g.out_h, col2im_row, &c2i);
-    if (rq != nullptr) {
-      requantize_u8(dst, pixels * out_c, rq->multiplier, rq->shift, rq->count == 1 ? 1 : out_c,
-                    rq->zero_point, rq->qmin, rq->qmax, static_cast<uint8_t*>(out));
+    ConvGeometry one = g;
+    one.batch = 1;
+    const size_t m = g.in_h * g.in_w, ncols = kh * kw * out_c;
+    const size_t out_values = g.out_h * g.out_w * out_c;
+    std::vector<int32_t> columns(m * ncols), acc(rq != nullptr ? out_values : 0);
+    for (size_t b = 0; b < g.batch; ++b) {
+      gemm->run(x + b * m * in_c, m, in_c, columns.data(), ncols);
+      int32_t* dst = rq != nullptr ? acc.data() : static_cast<int32_t*>(out) + b * out_values;
+      Col2im c2i = {shape(one), columns.data(), bias.empty() ? nullptr : bias.data(), dst};
+      parallel_for(g.out_h, col2im_row, &c2i);
+      if (rq != nullptr) {
+        requantize_u8(dst, out_values, rq->multiplier, rq->shift, rq->count == 1 ? 1 : out_c,
+                      rq->zero_point, rq->qmin, rq->qmax,
+                      static_cast<uint8_t*>(out) + b * out_values);
+      }
     }
   }
 };
