@@ -22,11 +22,10 @@ void set_gops(benchmark::State& state, double ops_per_iteration) {
                                               benchmark::Counter::kIsRate);
 }
 
-// The microkernel on one A micro-panel (kc = the kernel's block) against
-// `panels` B panels: 1 panel stays in L1, 128 panels (a 1024-column block)
-// stream from L2.
-void bench_ukernel(benchmark::State& state, lowp::Path path, size_t panels) {
-  const lowp::GemmKernel& kn = *lowp::kernels_of(path).gemm;
+// A microkernel on one A micro-panel (kc = the kernel's block) against
+// `panels` B panels: 1 panel stays in L1, 128 panels stream from L2 / L3.
+void bench_ukernel(benchmark::State& state, const lowp::GemmKernel* kernel, size_t panels) {
+  const lowp::GemmKernel& kn = *kernel;
   const size_t kc = kn.kc;
   std::mt19937 rng(1);
   std::vector<uint8_t> a(kn.mr * kc);
@@ -77,11 +76,14 @@ struct Shape {
   size_t m, k, n;
 };
 
-// Squares, a GEMV, and layers: a transformer FC pair and a ResNet 3x3 conv
-// as im2col (56x56 pixels, 9 x 64 inputs, 64 outputs).
+// Squares, a GEMV, and layers: a transformer FC pair and 3x3 convs as
+// im2col GEMMs (M output pixels, K = 9 x input channels, N output channels):
+// a ResNet one (56x56, 64 -> 64), a 3-channel first layer (112x112, 3 -> 32)
+// and UNet-like ones (32..128 channels).
 constexpr Shape kShapes[] = {{256, 256, 256},    {512, 512, 512}, {1024, 1024, 1024},
                              {2048, 2048, 2048}, {1, 1024, 1024}, {16, 1024, 4096},
-                             {64, 4096, 1024},   {3136, 576, 64}};
+                             {64, 4096, 1024},   {3136, 576, 64}, {12544, 27, 32},
+                             {16384, 288, 32},   {4096, 576, 64}, {1024, 1152, 128}};
 
 }  // namespace
 
@@ -90,8 +92,14 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   for (lowp::Path path : lowp::available_paths()) {
     const std::string p = lowp::path_name(path);
-    benchmark::RegisterBenchmark(("ukernel/" + p + "/L1").c_str(), bench_ukernel, path, 1);
-    benchmark::RegisterBenchmark(("ukernel/" + p + "/L2").c_str(), bench_ukernel, path, 128);
+    const lowp::KernelTable& table = lowp::kernels_of(path);
+    for (const lowp::GemmKernel* kn : {table.gemm, table.gemm_narrow}) {
+      if (kn == nullptr) continue;
+      const std::string name =
+          "ukernel/" + p + "/" + std::to_string(kn->mr) + "x" + std::to_string(kn->nr) + "/";
+      benchmark::RegisterBenchmark((name + "L1").c_str(), bench_ukernel, kn, 1);
+      benchmark::RegisterBenchmark((name + "L2").c_str(), bench_ukernel, kn, 128);
+    }
     for (const Shape& s : kShapes) {
       for (bool requant : {false, true}) {
         const std::string name = "gemm/" + p + "/" + std::to_string(s.m) + "x" +

@@ -115,13 +115,27 @@ def test_large_square(each_path):
     [(0, 255, 255, 0), (255, 0, 0, 255), (0, 0, 255, 255), (255, 255, 0, 0)],
 )
 def test_max_k_worst_case(each_path, a_zp, b_zp, a_val, b_val):
-    # |sum| = K * 255 * 255 fits int32 exactly at K = 33025.
+    # |sum| = K * 255 * 255 fits int32 exactly at K = 33025. N = 5 and 130 take
+    # the narrow- and the wide-output kernel where a path has both.
     k = 33025
-    a = np.full((3, k), a_val, dtype=np.uint8)
-    b = np.full((k, 5), b_val, dtype=np.uint8)
-    got = lowp.gemm(a, b, a_zp, b_zp)
-    np.testing.assert_array_equal(got, ref.gemm(a, b, a_zp, b_zp))
-    assert abs(int(got[0, 0])) == k * 255 * 255
+    for n in (5, 130):
+        a = np.full((3, k), a_val, dtype=np.uint8)
+        b = np.full((k, n), b_val, dtype=np.uint8)
+        got = lowp.gemm(a, b, a_zp, b_zp)
+        np.testing.assert_array_equal(got, ref.gemm(a, b, a_zp, b_zp))
+        assert abs(int(got[0, 0])) == k * 255 * 255
+
+
+@pytest.mark.parametrize("n", [127, 128, 129, 136])
+def test_kernel_choice_boundary(each_path, n):
+    # AVX2 packs N <= 128 for its 6x16 kernel and wider B for its 8x8 one:
+    # edge tiles and K blocks (kc 1152 and 192) on both sides, int32 and fused.
+    rng = np.random.default_rng(n)
+    for m in (2, 6, 7, 13):
+        for k in (27, 193, 1153, 2400):
+            GemmCase(m, k, n, seed=m * k + n).zero_points(m * 19, rng.integers(0, 256, n)).check()
+    rq = lowp.Requant(rng.integers(2**30, 2**31, n), rng.integers(-20, 1, n), 9)
+    GemmCase(13, 1153, n, seed=n).zero_points(5, 250).bias().requant(rq).check()
 
 
 def test_per_column_zero_points(each_path):
@@ -303,7 +317,7 @@ def test_single_row(each_path, k):
     # M = 1 takes the GEMV kernel where a path has one: K blocks, partial
     # panel groups, int32 and fused per-column output.
     rng = np.random.default_rng(k)
-    for n in (1, 8, 31, 33, 100):
+    for n in (1, 8, 31, 33, 100, 129, 300):
         GemmCase(1, k, n, seed=k + n).zero_points(201, rng.integers(0, 256, n)).bias().check()
         rq = lowp.Requant(rng.integers(2**30, 2**31, n), rng.integers(-20, 1, n), 9)
         GemmCase(1, k, n, seed=n).zero_points(5, 250).bias().requant(rq).check()

@@ -113,7 +113,9 @@ struct Gemm::Impl {
     std::unique_ptr<PackedB>& slot = packed[static_cast<int>(path)];
     if (!slot) {
       auto p = std::make_unique<PackedB>();
-      pack_b(b.data(), k, n, n, *kernels_of(path).gemm, p.get());
+      const KernelTable& t = kernels_of(path);
+      const bool narrow = t.gemm_narrow != nullptr && n <= t.gemm_narrow_max_n;
+      pack_b(b.data(), k, n, n, narrow ? *t.gemm_narrow : *t.gemm, p.get());
       slot = std::move(p);
     }
     return *slot;

@@ -119,6 +119,7 @@ static void gemm_pack_a_compact(const uint8_t* a, size_t lda, size_t rows, size_
 const GemmKernel& scalar_gemm_kernel();
 #if defined(__x86_64__) || defined(_M_X64)
 const GemmKernel& avx2_gemm_kernel();
+const GemmKernel& avx2_gemm_kernel_6x16();
 #endif
 #if defined(__aarch64__)
 const GemmKernel& neon_gemm_kernel();
