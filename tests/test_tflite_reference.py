@@ -34,6 +34,7 @@ INT8 = {
     "dense_relu": ((40,), lambda x: L.Dense(12, activation="relu")(x), {"FULLY_CONNECTED"}),
     "flatten_dense": ((5, 6, 3), lambda x: L.Dense(7)(L.Flatten()(x)), {"RESHAPE", "FULLY_CONNECTED"}),  # noqa: E501
     "maxpool3_s2_same": ((15, 17, 4), lambda x: L.MaxPooling2D(3, strides=2, padding="same")(x), {"MAX_POOL_2D"}),  # noqa: E501
+    "maxpool2_valid_odd": ((15, 17, 4), lambda x: L.MaxPooling2D(2)(x), {"MAX_POOL_2D"}),
     "avgpool3_s2_same": ((15, 17, 4), lambda x: L.AveragePooling2D(3, strides=2, padding="same")(x), {"AVERAGE_POOL_2D"}),  # noqa: E501
     "avgpool2_valid": ((15, 17, 4), lambda x: L.AveragePooling2D(2)(x), {"AVERAGE_POOL_2D"}),
     "add": ((9, 11, 4), lambda x: L.Add()([L.Conv2D(4, 3, padding="same")(x), x]), {"ADD"}),

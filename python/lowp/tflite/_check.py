@@ -25,17 +25,20 @@ class OpCheck:
     max_diff: float  # largest absolute difference (0 when they match)
 
 
-def reference_interpreter(model_bytes: bytes, *, optimized: bool = False, threads: int = 1) -> Any:
-    """A ``tf.lite.Interpreter`` on TFLite's reference kernels (BUILTIN_REF)
-    with every intermediate tensor kept; ``optimized=True`` gives the default
-    interpreter (optimized kernels and the XNNPACK delegate) instead."""
+def reference_interpreter(
+    model_bytes: bytes, *, optimized: bool = False, threads: int = 1, keep_tensors: bool = True
+) -> Any:
+    """A ``tf.lite.Interpreter`` on TFLite's reference kernels (BUILTIN_REF),
+    keeping every intermediate tensor unless ``keep_tensors`` is False;
+    ``optimized=True`` gives the default interpreter (optimized kernels and
+    the XNNPACK delegate) instead."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
     kwargs: dict[str, Any] = {"model_content": model_bytes, "num_threads": threads}
     if not optimized:
         kwargs["experimental_op_resolver_type"] = tf.lite.experimental.OpResolverType.BUILTIN_REF
-        kwargs["experimental_preserve_all_tensors"] = True
+        kwargs["experimental_preserve_all_tensors"] = keep_tensors
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the interpreter's deprecation notice
         interp = tf.lite.Interpreter(**kwargs)

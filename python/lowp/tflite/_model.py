@@ -51,7 +51,9 @@ class Model:
 
     Build it with :func:`load`. Call it with one NumPy array per input (the
     model's dtype and shape): ``model(x)`` returns the output array, or a
-    tuple when the model has several outputs.
+    tuple when the model has several outputs. The operators keep their
+    output arrays between runs (what is returned is a copy), so one Model
+    runs one call at a time: give each thread its own.
     """
 
     def __init__(self, graph: Graph):

@@ -57,6 +57,14 @@ class Op:
         self.inputs = list(spec.inputs)
         self.outputs = list(spec.outputs)
         self.what = f"operator {spec.index} ({spec.name})"
+        self._buffer: np.ndarray | None = None
+
+    def buffer(self) -> np.ndarray:
+        """The op's own uint8 output array, reused by every run: a fresh
+        array per run costs page faults on every large activation."""
+        if self._buffer is None:
+            self._buffer = np.empty(self.graph.tensors[self.outputs[0]].shape, np.uint8)
+        return self._buffer
 
     # --- helpers for the constructors -------------------------------------------------------
 
@@ -304,7 +312,7 @@ class Conv2D(Op):
         )
 
     def run(self, values: list[Any]) -> None:
-        values[self.outputs[0]] = self.layer(values[self.inputs[0]])
+        values[self.outputs[0]] = self.layer(values[self.inputs[0]], out=self.buffer())
 
 
 class TransposeConv(Op):
@@ -367,7 +375,7 @@ class TransposeConv(Op):
         self.inputs = [self.inputs[2]]  # the only run-time input
 
     def run(self, values: list[Any]) -> None:
-        values[self.outputs[0]] = self.layer(values[self.inputs[0]])
+        values[self.outputs[0]] = self.layer(values[self.inputs[0]], out=self.buffer())
 
 
 class FullyConnected(Op):
@@ -470,6 +478,9 @@ class MaxPool2D(_Pool):
 
     def run(self, values: list[Any]) -> None:
         x = values[self.inputs[0]]
+        if not self.padded and self.kernel == self.stride:
+            values[self.outputs[0]] = self._tiled(x)
+            return
         # padded positions are outside the window in TFLite; 0 is the smallest
         # uint8 and every window holds at least one real position
         padded = np.pad(x, self.pads) if self.padded else x
@@ -479,6 +490,24 @@ class MaxPool2D(_Pool):
             np.maximum(out, view, out=out)
         np.clip(out, self.lo, self.hi, out=out)
         values[self.outputs[0]] = out
+
+    def _tiled(self, x: np.ndarray) -> np.ndarray:
+        # Windows that tile the input (the UNet's 2x2 stride 2): the max over
+        # whole rows first, then over neighbouring pixels, on contiguous runs.
+        (kh, kw), (oh, ow) = self.kernel, self.out_hw
+        n, c = x.shape[0], x.shape[3]
+        rows = x[:, : oh * kh, : ow * kw, :].reshape(n, oh, kh, ow * kw * c)
+        out = rows[:, :, 0].copy()
+        for i in range(1, kh):
+            np.maximum(out, rows[:, :, i], out=out)
+        pixels = out.reshape(n, oh, ow, kw, c)
+        res = self.buffer()
+        np.copyto(res, pixels[:, :, :, 0])
+        for j in range(1, kw):
+            np.maximum(res, pixels[:, :, :, j], out=res)
+        if self.lo > 0 or self.hi < 255:
+            np.clip(res, self.lo, self.hi, out=res)
+        return res
 
 
 class AveragePool2D(_Pool):
@@ -568,7 +597,7 @@ class Concatenation(Op):
                 q = _round_half_away(v.astype(np.float64)) + self.zp_out
                 x = (np.clip(q, self.lo, self.hi) + self.offset).astype(np.uint8)
             parts.append(x)
-        values[self.outputs[0]] = np.concatenate(parts, axis=self.axis)
+        values[self.outputs[0]] = np.concatenate(parts, axis=self.axis, out=self.buffer())
 
 
 class Add(Op):
