@@ -92,14 +92,11 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   for (lowp::Path path : lowp::available_paths()) {
     const std::string p = lowp::path_name(path);
-    const lowp::KernelTable& table = lowp::kernels_of(path);
-    for (const lowp::GemmKernel* kn : {table.gemm, table.gemm_narrow}) {
-      if (kn == nullptr) continue;
-      const std::string name =
-          "ukernel/" + p + "/" + std::to_string(kn->mr) + "x" + std::to_string(kn->nr) + "/";
-      benchmark::RegisterBenchmark((name + "L1").c_str(), bench_ukernel, kn, 1);
-      benchmark::RegisterBenchmark((name + "L2").c_str(), bench_ukernel, kn, 128);
-    }
+    const lowp::GemmKernel* kn = lowp::kernels_of(path).gemm;
+    const std::string name =
+        "ukernel/" + p + "/" + std::to_string(kn->mr) + "x" + std::to_string(kn->nr) + "/";
+    benchmark::RegisterBenchmark((name + "L1").c_str(), bench_ukernel, kn, 1);
+    benchmark::RegisterBenchmark((name + "L2").c_str(), bench_ukernel, kn, 128);
     for (const Shape& s : kShapes) {
       for (bool requant : {false, true}) {
         const std::string name = "gemm/" + p + "/" + std::to_string(s.m) + "x" +

@@ -115,8 +115,7 @@ def test_large_square(each_path):
     [(0, 255, 255, 0), (255, 0, 0, 255), (0, 0, 255, 255), (255, 255, 0, 0)],
 )
 def test_max_k_worst_case(each_path, a_zp, b_zp, a_val, b_val):
-    # |sum| = K * 255 * 255 fits int32 exactly at K = 33025. N = 5 and 130 take
-    # the narrow- and the wide-output kernel where a path has both.
+    # |sum| = K * 255 * 255 fits int32 exactly at K = 33025; one B panel and many.
     k = 33025
     for n in (5, 130):
         a = np.full((3, k), a_val, dtype=np.uint8)
@@ -127,11 +126,11 @@ def test_max_k_worst_case(each_path, a_zp, b_zp, a_val, b_val):
 
 
 @pytest.mark.parametrize("n", [127, 128, 129, 136])
-def test_kernel_choice_boundary(each_path, n):
-    # AVX2 packs N <= 128 for its 6x16 kernel and wider B for its 8x8 one:
-    # edge tiles and K blocks (kc 1152 and 192) on both sides, int32 and fused.
+def test_edge_micro_panels_and_blocks(each_path, n):
+    # Edge micro-panels of every row count (AVX2's 6x16 kernel runs 2-, 4- or
+    # 6-row loops), edge panels, K blocks (1153 and 2400 cross AVX2's 1152).
     rng = np.random.default_rng(n)
-    for m in (2, 6, 7, 13):
+    for m in (2, 6, 8, 9, 10, 13):
         for k in (27, 193, 1153, 2400):
             GemmCase(m, k, n, seed=m * k + n).zero_points(m * 19, rng.integers(0, 256, n)).check()
     rq = lowp.Requant(rng.integers(2**30, 2**31, n), rng.integers(-20, 1, n), 9)

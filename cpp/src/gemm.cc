@@ -105,6 +105,7 @@ struct Gemm::Impl {
   int32_t a_zero_point;
   std::vector<uint8_t> b;                         // the weights as given, to pack for another path
   std::vector<int32_t> col_offset, b_zero_point;  // [n_padded]
+  bool b_zero_point_uniform = true;
   mutable std::mutex mutex;
   mutable std::unique_ptr<PackedB> packed[kNumPaths];
 
@@ -113,9 +114,7 @@ struct Gemm::Impl {
     std::unique_ptr<PackedB>& slot = packed[static_cast<int>(path)];
     if (!slot) {
       auto p = std::make_unique<PackedB>();
-      const KernelTable& t = kernels_of(path);
-      const bool narrow = t.gemm_narrow != nullptr && n <= t.gemm_narrow_max_n;
-      pack_b(b.data(), k, n, n, narrow ? *t.gemm_narrow : *t.gemm, p.get());
+      pack_b(b.data(), k, n, n, *kernels_of(path).gemm, p.get());
       slot = std::move(p);
     }
     return *slot;
@@ -145,6 +144,7 @@ Gemm::Gemm(const uint8_t* b, size_t k, size_t n, size_t ldb, const int32_t* b_ze
     const uint32_t bzp = static_cast<uint32_t>(b_zero_point[b_zero_point_count == 1 ? 0 : j]);
     const uint32_t bias_j = bias ? static_cast<uint32_t>(bias[j]) : 0u;
     g.b_zero_point[j] = static_cast<int32_t>(bzp);
+    g.b_zero_point_uniform = g.b_zero_point_uniform && g.b_zero_point[j] == g.b_zero_point[0];
     g.col_offset[j] =
         static_cast<int32_t>(bias_j + static_cast<uint32_t>(k) * azp * bzp - azp * colsum[j]);
   }
@@ -189,6 +189,7 @@ struct GemmJob {
   size_t mc, nc, n_blocks_n;
   const int32_t* col_offset;
   const int32_t* b_zero_point;
+  bool b_zero_point_uniform;
   const ChannelParams* requant;
   int32_t zero_point, qmin, qmax;
   void* c;
@@ -255,6 +256,7 @@ void gemm_task(void* ctx, size_t task) {
         out.cols = std::min(kn.nr, j.n - col);
         out.col_offset = j.col_offset + col;
         out.b_zero_point = j.b_zero_point + col;
+        out.b_zero_point_uniform = j.b_zero_point_uniform;
         out.requant_column = col;
         out.c = c + (i * kn.mr * ldc + p * kn.nr) * j.c_elem;
         int32_t* tile_partial = partial + (i * panels + p) * tile;
@@ -278,6 +280,7 @@ void gemv_task(void* ctx, size_t task) {
   out.cols = cols;
   out.col_offset = j.col_offset + n0;
   out.b_zero_point = j.b_zero_point + n0;
+  out.b_zero_point_uniform = j.b_zero_point_uniform;
   out.rowsum = nullptr;  // the kernel sums its row itself
   out.c = static_cast<uint8_t*>(j.c) + n0 * j.c_elem;
   out.ldc = j.ldc;
@@ -316,6 +319,7 @@ void Gemm::Impl::run(const GemmCall& call) const {
   job.ldc = call.ldc;
   job.col_offset = col_offset.data();
   job.b_zero_point = b_zero_point.data();
+  job.b_zero_point_uniform = b_zero_point_uniform;
   job.requant = tables ? &tables->params() : nullptr;
   job.zero_point = rq ? rq->zero_point : 0;
   job.qmin = rq ? rq->qmin : 0;

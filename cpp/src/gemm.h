@@ -27,6 +27,7 @@ struct GemmTileOut {
   size_t rows, cols;
   const int32_t* col_offset;    // [NR]
   const int32_t* b_zero_point;  // [NR]
+  bool b_zero_point_uniform;    // every column's b_zero_point is b_zero_point[0]
   const int32_t* rowsum;        // [MR], sums of the packed A rows
   void* c;                      // int32 or uint8 output, row stride ldc elements
   size_t ldc;
@@ -119,7 +120,6 @@ static void gemm_pack_a_compact(const uint8_t* a, size_t lda, size_t rows, size_
 const GemmKernel& scalar_gemm_kernel();
 #if defined(__x86_64__) || defined(_M_X64)
 const GemmKernel& avx2_gemm_kernel();
-const GemmKernel& avx2_gemm_kernel_6x16();
 #endif
 #if defined(__aarch64__)
 const GemmKernel& neon_gemm_kernel();

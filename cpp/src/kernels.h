@@ -63,10 +63,6 @@ struct KernelTable {
   MulQuantS32Fn mulquant_s32;
   QuantizeF32Fn quantize_f32;
   const GemmKernel* gemm;
-  // Optional second GEMM kernel for narrow outputs (N <= gemm_narrow_max_n,
-  // the convolutions' output channels), chosen when the weights are packed.
-  const GemmKernel* gemm_narrow = nullptr;
-  size_t gemm_narrow_max_n = 0;
 };
 
 const KernelTable& scalar_kernels();

@@ -139,21 +139,21 @@ LOWP_TEST(gemm_fused_output_stage) {
 }
 
 LOWP_TEST(gemm_max_k_worst_case) {
-  // K * 255 * 255 is the largest sum that still fits int32. N = 9 and 130 run
-  // the narrow- and the wide-output kernel of paths that have both.
+  // K * 255 * 255 is the largest sum that still fits int32; one B panel and
+  // many.
   for (size_t n : {9, 130}) {
     GemmTester().shape(3, lowp::kMaxGemmK, n).a_zero_point(0).fill(255, 0).test(1);
     GemmTester().shape(3, lowp::kMaxGemmK, n).a_zero_point(255).fill(0, 255).test(2);
   }
 }
 
-LOWP_TEST(gemm_kernel_choice_boundary) {
-  // The AVX2 path packs N <= 128 for its 6x16 kernel and wider B for its 8x8
-  // one: both sides of the boundary, edge tiles of both, one and several K
-  // blocks of both (kc 1152 and 192), int32 and fused output.
+LOWP_TEST(gemm_edge_micro_panels_and_blocks) {
+  // Edge micro-panels of every row count (the AVX2 6x16 kernel runs 2-, 4- or
+  // 6-row loops), edge panels, one and several K blocks (K = 1153 and 2400
+  // cross AVX2's 1152), int32 and fused output.
   uint32_t seed = 300;
   for (size_t n : {127, 128, 129, 136})
-    for (size_t m : {1, 5, 6, 7, 13})
+    for (size_t m : {1, 4, 5, 6, 8, 9, 13})  // edge micro-panels of every row count
       for (size_t k : {27, 193, 1153, 2400}) {
         GemmTester()
             .shape(m, k, n)

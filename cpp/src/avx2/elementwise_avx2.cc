@@ -167,9 +167,8 @@ bool quantize_f32_u8_avx2(const float* x, size_t n, float scale, float zero_poin
 }  // namespace
 
 const KernelTable& avx2_kernels() {
-  static const KernelTable table = {requant_q31_u8_avx2,      mulquant_q31_s32_avx2,
-                                    quantize_f32_u8_avx2,     &avx2_gemm_kernel(),
-                                    &avx2_gemm_kernel_6x16(), 128};
+  static const KernelTable table = {requant_q31_u8_avx2, mulquant_q31_s32_avx2,
+                                    quantize_f32_u8_avx2, &avx2_gemm_kernel()};
   return table;
 }
 

@@ -1,27 +1,26 @@
-// AVX2 GEMM microkernel gemm_u8_8x8c2_avx2: an 8x8 int32 tile, exact.
+// AVX2 GEMM microkernel gemm_u8_6x16c2_avx2: a 6x16 int32 tile from a
+// compact A micro-panel, exact, and its GEMV companion for M = 1.
 //
-// Packing: B panels hold, per k-pair (k = 2p, 2p + 1), the two bytes of each
-// of the 8 columns side by side (16 bytes; one vpmovzxbw gives vpmaddwd's
-// int16 pairs). The A micro-panel is "pre-broadcast": per k-pair, per row,
-// the int16 pair (a[2p], a[2p + 1]) repeated 8 times (32 bytes, 256 per
-// k-pair), so each vpmaddwd takes its A operand straight from memory.
+// Packing: A per k-pair holds the 6 rows' int16 pairs (a[2p], a[2p + 1])
+// side by side (24 bytes, 2x the A bytes); B panels are 16 columns wide, per
+// k-pair the two bytes of each column side by side (32 bytes: two
+// vpmovzxbw give vpmaddwd's int16 pairs). u8 x u8 goes through int16 and
+// vpmaddwd, never vpmaddubsw (u8 x s8, saturating).
 //
-// Why this shape (measured on Zen 3 in L1; vpmaddwd issues 2 per cycle, an
-// exact ceiling of ~204 GOPS): u8 x u8 must go through int16 and vpmaddwd,
-// never vpmaddubsw (u8 x s8, saturating). Exactness then costs one vpaddd per
-// vpmaddwd. Broadcast loads are pure loads on Zen 3; what limits a plain
-// kernel (~160 GOPS, 79%) is each add waiting on the multiply just before it.
-// Here every product is added five multiplies later, multiplies and adds
-// issued in pairs, through 7 rotating temporaries (ymm8-14) next to the 8
-// row accumulators (ymm0-7) and the widened B (ymm15): ~170 GOPS (84%). The
-// registers are pinned and every step passes an empty volatile asm, or GCC
-// re-associates the adds into trees, spills, and undoes the schedule.
-// Unrolled by 7 k-pairs, the temporary (mod 7) and row (mod 8) rotations
-// repeat exactly, so five adds carry over the loop's back edge.
+// Per k-pair: 2 vpmovzxbw of B, 6 vpbroadcastd of A (pure loads on Zen 3),
+// 12 vpmaddwd into one temporary (ymm15, renamed) and 12 vpaddd into the
+// accumulators ymm0-11. Zen 3 issues vpmaddwd on two pipes and the adds on
+// the other two, and dispatches 6 macro-ops a cycle: 36 per k-pair (68 per
+// two, unrolled) is just what 12 multiplies in 6 cycles allow. Measured in L1
+// at ~150 GOPS. The loop is inline assembly: GCC spills the 12 accumulators
+// of the same loop written with intrinsics.
 //
-// The pre-broadcast A micro-panel is 8x a compact one, so the driver keeps it
-// in L1 (kc <= 192: 24 KiB) and streams B panels from L2; the other loop
-// order runs at ~100 GOPS.
+// It replaced an 8x8 kernel that read a pre-broadcast A micro-panel (each
+// pair repeated 8 times, so vpmaddwd took A from memory): as fast in L1, but
+// that pack wrote 8x the A bytes per micro-panel, which only N / 8 B panels
+// reused. Measured single-thread on whole GEMMs, the compact kernel was
+// ahead or level on every shape: +10-20% for conv shapes (N = 32..128),
+// +3-5% on squares, level at M = 8.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -34,300 +33,363 @@
 namespace lowp {
 namespace {
 
-constexpr size_t kMr = 8, kNr = 8;
+constexpr size_t kMr = 6, kNr = 16;
 
-// One micro-panel of A, pre-broadcast (see above), with row sums.
-void pack_a_8x2_avx2(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, size_t kc,
+// Bytes k .. k_valid - 1 of a row (fewer than 16) followed by zeros, reading
+// only the `readable` bytes from the row's start (its own and the rows after
+// it). A byte-wise copy to the stack and a 16-byte load back would stall on
+// store forwarding, once per row of every micro-panel: the whole cost of
+// packing when K is as small as a first conv layer's 27.
+alignas(16) const uint8_t kSlide[32] = {
+    0,    1,    2,    3,    4,    5,    6,    7,    8,    9,    10,   11,   12,   13,   14,   15,
+    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80};
+alignas(16) const uint8_t kKeep[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+inline __m128i load_tail(const uint8_t* row, size_t k, size_t k_valid, size_t readable) {
+  const size_t n = k_valid - k;  // 1..15 bytes wanted
+  if (k + 16 <= readable) {      // read on into the next rows, keep the first n
+    const __m128i keep = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kKeep + 16 - n));
+    return _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)), keep);
+  }
+  if (k_valid >= 16) {  // the 16 bytes ending at k_valid, moved down by 16 - n
+    const __m128i slide = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kSlide + 16 - n));
+    return _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k_valid - 16)),
+                            slide);
+  }
+  uint64_t lo = 0, hi = 0;  // a short row at the very end: byte by byte, in registers
+  for (size_t j = 0; j < n; ++j) {
+    const uint64_t v = static_cast<uint64_t>(row[k + j]) << (8 * (j & 7));
+    if (j < 8) {
+      lo |= v;
+    } else {
+      hi |= v;
+    }
+  }
+  return _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo));
+}
+
+// Rows [0, rows) of A (k values [0, k_valid); the rest zero) as the 6-row
+// compact micro-panel, kc / 2 k-pairs of 24 bytes, with row sums.
+void pack_a_6x2_avx2(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, size_t kc,
                      void* packed, int32_t* rowsum) {
   uint8_t* dst = static_cast<uint8_t*>(packed);
   const size_t kpairs = kc / 2;
-  for (size_t i = 0; i < kMr; ++i) {
-    uint8_t* row_dst = dst + 32 * i;
-    if (i >= rows) {
-      for (size_t p = 0; p < kpairs; ++p)
-        _mm256_store_si256(reinterpret_cast<__m256i*>(row_dst + 256 * p), _mm256_setzero_si256());
-      continue;
+  __m128i sums[kMr];
+  for (size_t i = 0; i < kMr; ++i) sums[i] = _mm_setzero_si128();
+  const __m256i zero = _mm256_setzero_si256();
+  for (size_t p = 0; p < kpairs; p += 8) {  // 8 pairs (16 bytes) of each row at a time
+    const size_t k = 2 * p;
+    __m256i r[kMr];
+    const bool whole = rows == kMr && k + 16 <= k_valid;
+    for (size_t i = 0; i < kMr; ++i) {
+      __m128i bytes;
+      if (whole) {
+        bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i * lda + k));
+      } else if (i >= rows || k >= k_valid) {
+        bytes = _mm_setzero_si128();
+      } else if (k + 16 <= k_valid) {
+        bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i * lda + k));
+      } else {
+        bytes = load_tail(a + i * lda, k, k_valid, (rows - 1 - i) * lda + k_valid);
+      }
+      sums[i] = _mm_add_epi64(sums[i], _mm_sad_epu8(bytes, _mm_setzero_si128()));
+      r[i] = _mm256_cvtepu8_epi16(bytes);  // dword j: the pair p + j of row i
     }
-    const uint8_t* src = a + i * lda;
-    __m128i sums = _mm_setzero_si128();
-    size_t p = 0;
-    for (; 2 * p + 16 <= k_valid; p += 8) {  // 8 pairs per 16 source bytes
-      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * p));
-      sums = _mm_add_epi64(sums, _mm_sad_epu8(bytes, _mm_setzero_si128()));
-      const __m256i pairs = _mm256_cvtepu8_epi16(bytes);
-      for (int j = 0; j < 8; ++j) {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(row_dst + 256 * (p + j)),
-                           _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(j)));
+    // Transpose the 6 x 8 dwords to 8 x (6 rows + 2 zero): pair j gets rows
+    // 0..5 in its first 24 bytes.
+    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    const __m256i u[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
+                          _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+    const __m256i w[4] = {_mm256_unpacklo_epi64(t4, zero), _mm256_unpackhi_epi64(t4, zero),
+                          _mm256_unpacklo_epi64(t5, zero), _mm256_unpackhi_epi64(t5, zero)};
+    __m256i pairs[8];
+    for (int j = 0; j < 4; ++j) {
+      pairs[j] = _mm256_permute2x128_si256(u[j], w[j], 0x20);
+      pairs[j + 4] = _mm256_permute2x128_si256(u[j], w[j], 0x31);
+    }
+    const size_t count = std::min<size_t>(8, kpairs - p);
+    for (size_t j = 0; j < count; ++j) {
+      uint8_t* d = dst + 24 * (p + j);
+      if (p + j + 1 < kpairs) {  // 32 bytes; the next pair overwrites the last 8
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(d), pairs[j]);
+      } else {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm256_castsi256_si128(pairs[j]));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(d + 16), _mm256_extracti128_si256(pairs[j], 1));
       }
     }
-    uint32_t sum = static_cast<uint32_t>(_mm_cvtsi128_si32(sums) +
-                                         _mm_cvtsi128_si32(_mm_unpackhi_epi64(sums, sums)));
-    for (; p < kpairs; ++p) {
-      const uint32_t lo = 2 * p < k_valid ? src[2 * p] : 0;
-      const uint32_t hi = 2 * p + 1 < k_valid ? src[2 * p + 1] : 0;
-      sum += lo + hi;
-      _mm256_store_si256(reinterpret_cast<__m256i*>(row_dst + 256 * p),
-                         _mm256_set1_epi32(static_cast<int32_t>(lo | (hi << 16))));
+  }
+  for (size_t i = 0; i < rows; ++i) {
+    rowsum[i] +=
+        _mm_cvtsi128_si32(sums[i]) + _mm_cvtsi128_si32(_mm_unpackhi_epi64(sums[i], sums[i]));
+  }
+}
+
+// Stores rows [0, rows) and columns [0, cols) of a 6 x 16 tile of values,
+// row i in v[2i] (columns 0..7) and v[2i + 1] (8..15).
+void store_s32(const __m256i v[12], const GemmTileOut& out) {
+  int32_t* c = static_cast<int32_t*>(out.c);
+  for (size_t i = 0; i < out.rows; ++i) {
+    int32_t* row = c + i * out.ldc;
+    if (out.cols == kNr) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row), v[2 * i]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + 8), v[2 * i + 1]);
+    } else {
+      alignas(32) int32_t tmp[kNr];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), v[2 * i]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 8), v[2 * i + 1]);
+      std::memcpy(row, tmp, out.cols * sizeof(int32_t));
     }
-    rowsum[i] += static_cast<int32_t>(sum);
   }
 }
 
 template <bool kLeft, bool kRight>
-inline void requant_rows(const __m256i v[8], const avx2::MulQuantLanes& lanes,
-                         const GemmTileOut& out) {
+void store_u8(const __m256i v[12], const avx2::MulQuantLanes& lo, const avx2::MulQuantLanes& hi,
+              const GemmTileOut& out) {
   const avx2::OutputClamp clamp(out.zero_point, out.qmin, out.qmax);
   uint8_t* c = static_cast<uint8_t*>(out.c);
-  for (int i = 0; i < 8; i += 4) {
-    const __m256i bytes = clamp(avx2::mulquant<kLeft, kRight>(v[i], lanes),
-                                avx2::mulquant<kLeft, kRight>(v[i + 1], lanes),
-                                avx2::mulquant<kLeft, kRight>(v[i + 2], lanes),
-                                avx2::mulquant<kLeft, kRight>(v[i + 3], lanes));
-    const __m128i lo = _mm256_castsi256_si128(bytes), hi = _mm256_extracti128_si256(bytes, 1);
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(c + i * out.ldc), lo);
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(c + (i + 1) * out.ldc), _mm_unpackhi_epi64(lo, lo));
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(c + (i + 2) * out.ldc), hi);
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(c + (i + 3) * out.ldc), _mm_unpackhi_epi64(hi, hi));
+  for (size_t i = 0; i < out.rows; i += 2) {  // two rows of 16 bytes at a time
+    const size_t next = i + 1 < out.rows ? i + 1 : i;
+    const __m256i bytes = clamp(avx2::mulquant<kLeft, kRight>(v[2 * i], lo),
+                                avx2::mulquant<kLeft, kRight>(v[2 * i + 1], hi),
+                                avx2::mulquant<kLeft, kRight>(v[2 * next], lo),
+                                avx2::mulquant<kLeft, kRight>(v[2 * next + 1], hi));
+    const __m128i first = _mm256_castsi256_si128(bytes),
+                  second = _mm256_extracti128_si256(bytes, 1);
+    uint8_t* row = c + i * out.ldc;
+    if (out.cols == kNr) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(row), first);
+      if (i + 1 < out.rows) _mm_storeu_si128(reinterpret_cast<__m128i*>(row + out.ldc), second);
+    } else {
+      alignas(16) uint8_t tmp[2][kNr];
+      _mm_store_si128(reinterpret_cast<__m128i*>(tmp[0]), first);
+      _mm_store_si128(reinterpret_cast<__m128i*>(tmp[1]), second);
+      std::memcpy(row, tmp[0], out.cols);
+      if (i + 1 < out.rows) std::memcpy(row + out.ldc, tmp[1], out.cols);
+    }
   }
 }
 
-// Finishes a tile whose row sums of A . B are in acc[0..7].
-void finish_8x8(const __m256i acc[8], int32_t* acc_out, const GemmTileOut& out) {
-  if (acc_out != nullptr) {
-    for (int i = 0; i < 8; ++i)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc_out + 8 * i), acc[i]);
-    return;
-  }
-  if (out.rows < kMr || out.cols < kNr) {  // edge tile: the scalar definition
-    alignas(32) uint32_t tile[kMr][kNr];
-    for (int i = 0; i < 8; ++i) _mm256_store_si256(reinterpret_cast<__m256i*>(tile[i]), acc[i]);
-    for (size_t i = 0; i < out.rows; ++i)
-      for (size_t j = 0; j < out.cols; ++j) gemm_store_one(out, i, j, tile[i][j]);
-    return;
-  }
-  const __m256i offset = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(out.col_offset));
-  const __m256i bzp = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(out.b_zero_point));
-  __m256i v[8];
-  for (int i = 0; i < 8; ++i) {
-    const __m256i correction = _mm256_mullo_epi32(bzp, _mm256_set1_epi32(out.rowsum[i]));
-    v[i] = _mm256_sub_epi32(_mm256_add_epi32(acc[i], offset), correction);
+// Finishes rows [0, out.rows) of a tile of sums A . B (row-major, 16 per
+// row): adds the column offsets, subtracts b_zp[j] * rowsum[i], then stores
+// int32 or requantizes.
+void finish_tile(const int32_t* acc, const GemmTileOut& out) {
+  auto load = [](const int32_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  };
+  const __m256i offset[2] = {load(out.col_offset), load(out.col_offset + 8)};
+  __m256i v[12];
+  if (out.b_zero_point_uniform) {  // one scalar product per row, no vpmulld
+    const uint32_t bz = static_cast<uint32_t>(out.b_zero_point[0]);
+    for (size_t i = 0; i < out.rows; ++i) {
+      const __m256i corr =
+          _mm256_set1_epi32(static_cast<int32_t>(bz * static_cast<uint32_t>(out.rowsum[i])));
+      for (int h = 0; h < 2; ++h) {
+        v[2 * i + h] =
+            _mm256_add_epi32(load(acc + 16 * i + 8 * h), _mm256_sub_epi32(offset[h], corr));
+      }
+    }
+  } else {
+    const __m256i bzp[2] = {load(out.b_zero_point), load(out.b_zero_point + 8)};
+    for (size_t i = 0; i < out.rows; ++i) {
+      const __m256i rs = _mm256_set1_epi32(out.rowsum[i]);
+      for (int h = 0; h < 2; ++h) {
+        v[2 * i + h] = _mm256_sub_epi32(_mm256_add_epi32(load(acc + 16 * i + 8 * h), offset[h]),
+                                        _mm256_mullo_epi32(bzp[h], rs));
+      }
+    }
   }
   if (out.requant == nullptr) {
-    int32_t* c = static_cast<int32_t*>(out.c);
-    for (int i = 0; i < 8; ++i)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i * out.ldc), v[i]);
+    store_s32(v, out);
     return;
   }
   const ChannelParams& rq = *out.requant;
-  avx2::MulQuantLanes lanes;
+  avx2::MulQuantLanes lanes[2];
   if (rq.period == 1) {
-    lanes = avx2::broadcast_lanes(rq.multiplier[0], rq.shift[0]);
+    lanes[0] = lanes[1] = avx2::broadcast_lanes(rq.multiplier[0], rq.shift[0]);
   } else {
-    const size_t c = out.requant_column;
-    auto load = [](const int32_t* p) {
-      return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    };
-    const __m256i m = load(rq.multiplier + c);
-    lanes = {m,
-             _mm256_srli_epi64(m, 32),
-             load(rq.left + c),
-             load(rq.right + c),
-             load(rq.round_mask + c),
-             load(rq.round_half + c)};
+    for (int h = 0; h < 2; ++h) {
+      const size_t c = out.requant_column + 8 * h;
+      const __m256i m = load(rq.multiplier + c);
+      lanes[h] = {m,
+                  _mm256_srli_epi64(m, 32),
+                  load(rq.left + c),
+                  load(rq.right + c),
+                  load(rq.round_mask + c),
+                  load(rq.round_half + c)};
+    }
   }
   if (rq.any_left && rq.any_right) {
-    requant_rows<true, true>(v, lanes, out);
+    store_u8<true, true>(v, lanes[0], lanes[1], out);
   } else if (rq.any_left) {
-    requant_rows<true, false>(v, lanes, out);
+    store_u8<true, false>(v, lanes[0], lanes[1], out);
   } else if (rq.any_right) {
-    requant_rows<false, true>(v, lanes, out);
+    store_u8<false, true>(v, lanes[0], lanes[1], out);
   } else {
-    requant_rows<false, false>(v, lanes, out);
+    store_u8<false, false>(v, lanes[0], lanes[1], out);
   }
 }
 
-#define LOWP_PIN(x) __asm__ volatile("" : "+x"(x))
+alignas(32) const int32_t kZeroTile[kMr * kNr] = {};
 
-void gemm_u8_8x8c2_avx2(size_t kpairs, const void* a_packed, const uint8_t* b_packed,
-                        const int32_t* acc_in, int32_t* acc_out, const GemmTileOut* tile_out) {
+// clang-format off
+#define LOWP_S(x) #x
+#define LOWP_STR(x) LOWP_S(x)
+// Row I of k-pair U (its A pair at byte 24 U + 4 I): broadcast, then
+// columns 0..7 into accumulator 2I and 8..15 into 2I + 1.
+#define LOWP_ROW(U, I, C0, C1)                                   \
+  "vpbroadcastd " LOWP_STR(24 * U + 4 * I) "(%[a]), %%ymm14\n\t" \
+  "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"                       \
+  "vpaddd %%ymm15, %%ymm" #C0 ", %%ymm" #C0 "\n\t"               \
+  "vpmaddwd %%ymm13, %%ymm14, %%ymm15\n\t"                       \
+  "vpaddd %%ymm15, %%ymm" #C1 ", %%ymm" #C1 "\n\t"
+#define LOWP_B(U)                                      \
+  "vpmovzxbw " LOWP_STR(32 * U) "(%[b]), %%ymm12\n\t"      \
+  "vpmovzxbw " LOWP_STR(32 * U + 16) "(%[b]), %%ymm13\n\t"
+#define LOWP_KPAIR6(U) LOWP_B(U)                                  \
+  LOWP_ROW(U, 0, 0, 1) LOWP_ROW(U, 1, 2, 3) LOWP_ROW(U, 2, 4, 5) \
+  LOWP_ROW(U, 3, 6, 7) LOWP_ROW(U, 4, 8, 9) LOWP_ROW(U, 5, 10, 11)
+#define LOWP_KPAIR4(U) LOWP_B(U) \
+  LOWP_ROW(U, 0, 0, 1) LOWP_ROW(U, 1, 2, 3) LOWP_ROW(U, 2, 4, 5) LOWP_ROW(U, 3, 6, 7)
+#define LOWP_KPAIR2(U) LOWP_B(U) LOWP_ROW(U, 0, 0, 1) LOWP_ROW(U, 1, 2, 3)
+#define LOWP_ACC(OP, I) OP " " LOWP_STR(32 * I) "(%[src]), %%ymm" #I "\n\t"
+#define LOWP_OUT(I) "vmovdqu %%ymm" #I ", " LOWP_STR(32 * I) "(%[dst])\n\t"
+// clang-format on
+
+// clang-format off
+#define LOWP_TILE(KPAIR)                                                                         \
+  __asm__ volatile(                                                                              \
+      LOWP_ACC("vmovdqu", 0) LOWP_ACC("vmovdqu", 1) LOWP_ACC("vmovdqu", 2) LOWP_ACC("vmovdqu", 3) \
+      LOWP_ACC("vmovdqu", 4) LOWP_ACC("vmovdqu", 5) LOWP_ACC("vmovdqu", 6) LOWP_ACC("vmovdqu", 7) \
+      LOWP_ACC("vmovdqu", 8) LOWP_ACC("vmovdqu", 9) LOWP_ACC("vmovdqu", 10)                       \
+      LOWP_ACC("vmovdqu", 11)                                                                     \
+      "test %[twos], %[twos]\n\t"                                                                 \
+      "jz 2f\n\t"                                                                                 \
+      "1:\n\t"                                                                                    \
+      KPAIR(0) KPAIR(1)                                                                          \
+      "add $48, %[a]\n\t"                                                                         \
+      "add $64, %[b]\n\t"                                                                         \
+      "dec %[twos]\n\t"                                                                           \
+      "jnz 1b\n\t"                                                                                \
+      "2:\n\t"                                                                                    \
+      "test %[odd], %[odd]\n\t"                                                                   \
+      "jz 3f\n\t"                                                                                 \
+      KPAIR(0)                                                                                   \
+      "3:\n\t"                                                                                    \
+      LOWP_OUT(0) LOWP_OUT(1) LOWP_OUT(2) LOWP_OUT(3) LOWP_OUT(4) LOWP_OUT(5)                    \
+      LOWP_OUT(6) LOWP_OUT(7) LOWP_OUT(8) LOWP_OUT(9) LOWP_OUT(10) LOWP_OUT(11)                  \
+      "vzeroupper\n\t"                                                                            \
+      : [a] "+r"(a), [b] "+r"(b), [twos] "+r"(twos)                                              \
+      : [odd] "r"(odd), [src] "r"(src), [dst] "r"(dst)                                           \
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",  \
+        "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory")
+// clang-format on
+
+void gemm_u8_6x16c2_avx2(size_t kpairs, const void* a_packed, const uint8_t* b_packed,
+                         const int32_t* acc_in, int32_t* acc_out, const GemmTileOut* tile_out) {
+  alignas(32) int32_t tile[kMr * kNr];
   const uint8_t* a = static_cast<const uint8_t*>(a_packed);
   const uint8_t* b = b_packed;
-  auto start = [acc_in](int row) {
-    return acc_in ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc_in + 8 * row))
-                  : _mm256_setzero_si256();
-  };
-  register __m256i c0 asm("ymm0") = start(0);
-  register __m256i c1 asm("ymm1") = start(1);
-  register __m256i c2 asm("ymm2") = start(2);
-  register __m256i c3 asm("ymm3") = start(3);
-  register __m256i c4 asm("ymm4") = start(4);
-  register __m256i c5 asm("ymm5") = start(5);
-  register __m256i c6 asm("ymm6") = start(6);
-  register __m256i c7 asm("ymm7") = start(7);
-  // Temporaries start at zero: the first iteration adds "carried" products
-  // that do not exist yet.
-  register __m256i t0 asm("ymm8") = _mm256_setzero_si256();
-  register __m256i t1 asm("ymm9") = _mm256_setzero_si256();
-  register __m256i t2 asm("ymm10") = _mm256_setzero_si256();
-  register __m256i t3 asm("ymm11") = _mm256_setzero_si256();
-  register __m256i t4 asm("ymm12") = _mm256_setzero_si256();
-  register __m256i t5 asm("ymm13") = _mm256_setzero_si256();
-  register __m256i t6 asm("ymm14") = _mm256_setzero_si256();
-  register __m256i bv asm("ymm15");
-
-#define LOAD_B(K) \
-  bv = _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(b + 16 * (K))));
-#define MADD(T, K, M)                                                                     \
-  t##T = _mm256_madd_epi16(                                                               \
-      bv, _mm256_load_si256(reinterpret_cast<const __m256i*>(a + 256 * (K) + 32 * (M)))); \
-  LOWP_PIN(t##T);
-#define ACC(C, T)                      \
-  c##C = _mm256_add_epi32(c##C, t##T); \
-  LOWP_PIN(c##C);
-// Multiplies for rows M, M+1 of k-pair K into temporaries TM0, TM1, then the
-// adds of the multiplies issued five and four places earlier.
-#define GROUP(K, M, TM0, TM1, CA, TA, CB, TB) \
-  MADD(TM0, K, M) MADD(TM1, K, (M) + 1) ACC(CA, TA) ACC(CB, TB)
-
-  // clang-format off
-  size_t p = kpairs;
-  for (; p >= 7; p -= 7) {
-    // Madd number i (0..55) is row i % 8 of k-pair i / 8 into temp i % 7; group j issues madds
-    // 2j and 2j+1, then adds madds 2j-5 and 2j-4 (mod 56: the first groups finish the previous
-    // iteration's last madds).
-    LOAD_B(0)
-    GROUP(0, 0, 0, 1, 3, 2, 4, 3) GROUP(0, 2, 2, 3, 5, 4, 6, 5)
-    GROUP(0, 4, 4, 5, 7, 6, 0, 0) GROUP(0, 6, 6, 0, 1, 1, 2, 2)
-    LOAD_B(1)
-    GROUP(1, 0, 1, 2, 3, 3, 4, 4) GROUP(1, 2, 3, 4, 5, 5, 6, 6)
-    GROUP(1, 4, 5, 6, 7, 0, 0, 1) GROUP(1, 6, 0, 1, 1, 2, 2, 3)
-    LOAD_B(2)
-    GROUP(2, 0, 2, 3, 3, 4, 4, 5) GROUP(2, 2, 4, 5, 5, 6, 6, 0)
-    GROUP(2, 4, 6, 0, 7, 1, 0, 2) GROUP(2, 6, 1, 2, 1, 3, 2, 4)
-    LOAD_B(3)
-    GROUP(3, 0, 3, 4, 3, 5, 4, 6) GROUP(3, 2, 5, 6, 5, 0, 6, 1)
-    GROUP(3, 4, 0, 1, 7, 2, 0, 3) GROUP(3, 6, 2, 3, 1, 4, 2, 5)
-    LOAD_B(4)
-    GROUP(4, 0, 4, 5, 3, 6, 4, 0) GROUP(4, 2, 6, 0, 5, 1, 6, 2)
-    GROUP(4, 4, 1, 2, 7, 3, 0, 4) GROUP(4, 6, 3, 4, 1, 5, 2, 6)
-    LOAD_B(5)
-    GROUP(5, 0, 5, 6, 3, 0, 4, 1) GROUP(5, 2, 0, 1, 5, 2, 6, 3)
-    GROUP(5, 4, 2, 3, 7, 4, 0, 5) GROUP(5, 6, 4, 5, 1, 6, 2, 0)
-    LOAD_B(6)
-    GROUP(6, 0, 6, 0, 3, 1, 4, 2) GROUP(6, 2, 1, 2, 5, 3, 6, 4)
-    GROUP(6, 4, 3, 4, 7, 5, 0, 6) GROUP(6, 6, 5, 6, 1, 0, 2, 1)
-    a += 7 * 256;
-    b += 7 * 16;
+  const int32_t* src = acc_in != nullptr ? acc_in : kZeroTile;
+  int32_t* dst = acc_out != nullptr ? acc_out : tile;
+  size_t twos = kpairs / 2;
+  const size_t odd = kpairs & 1;
+  // The accumulators are loaded from src (unaligned: partial sums), the
+  // k-pairs run two at a time, then the odd one; the tile goes to dst. An
+  // edge micro-panel of 1..4 rows runs only its rows' multiplies (M = 8 is
+  // 6 + 2 rows); the other accumulators pass through unchanged.
+  const size_t rows = tile_out != nullptr ? tile_out->rows : kMr;
+  if (rows > 4) {
+    LOWP_TILE(LOWP_KPAIR6);
+  } else if (rows > 2) {
+    LOWP_TILE(LOWP_KPAIR4);
+  } else {
+    LOWP_TILE(LOWP_KPAIR2);
   }
-  // Madds 51..55 of the last iteration (rows 3..7, temps 2..6) are still pending.
-  ACC(3, 2) ACC(4, 3) ACC(5, 4) ACC(6, 5) ACC(7, 6)
-  for (; p > 0; --p) {  // remaining k-pairs (< 7): plain multiply-then-add
-    LOAD_B(0)
-    MADD(0, 0, 0) ACC(0, 0) MADD(1, 0, 1) ACC(1, 1) MADD(2, 0, 2) ACC(2, 2)
-    MADD(3, 0, 3) ACC(3, 3) MADD(4, 0, 4) ACC(4, 4) MADD(5, 0, 5) ACC(5, 5)
-    MADD(6, 0, 6) ACC(6, 6) MADD(0, 0, 7) ACC(7, 0)
-    a += 256;
-    b += 16;
-  }
-  // clang-format on
-#undef GROUP
-#undef ACC
-#undef MADD
-#undef LOAD_B
-  const __m256i acc[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
-  finish_8x8(acc, acc_out, *tile_out);
+  if (acc_out == nullptr) finish_tile(tile, *tile_out);
 }
 
-#undef LOWP_PIN
+#undef LOWP_TILE
+#undef LOWP_OUT
+#undef LOWP_ACC
+#undef LOWP_KPAIR2
+#undef LOWP_KPAIR4
+#undef LOWP_KPAIR6
+#undef LOWP_B
+#undef LOWP_ROW
+#undef LOWP_STR
+#undef LOWP_S
 
-// Finishes one row of 8 columns (a GEMV panel) at column offset col of out.
-void finish_1x8(__m256i acc, const GemmTileOut& out, size_t col) {
-  const size_t cols = out.cols > col ? std::min<size_t>(kNr, out.cols - col) : 0;
-  GemmTileOut o = out;
-  o.col_offset += col;
-  o.b_zero_point += col;
-  o.requant_column += col;
-  o.c = static_cast<uint8_t*>(out.c) + col * (out.requant ? 1 : sizeof(int32_t));
-  if (cols < kNr) {
-    alignas(32) uint32_t sums[kNr];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(sums), acc);
-    for (size_t j = 0; j < cols; ++j) gemm_store_one(o, 0, j, sums[j]);
-    return;
-  }
-  const __m256i offset = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.col_offset));
-  const __m256i bzp = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.b_zero_point));
-  const __m256i v = _mm256_sub_epi32(_mm256_add_epi32(acc, offset),
-                                     _mm256_mullo_epi32(bzp, _mm256_set1_epi32(o.rowsum[0])));
-  if (o.requant == nullptr) {
-    _mm256_storeu_si256(static_cast<__m256i*>(o.c), v);
-    return;
-  }
-  // The requantized row goes through the scalar definition per element: a
-  // GEMV output is n values against k * n multiply-adds.
-  alignas(32) uint32_t sums[kNr];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(sums), acc);
-  for (size_t j = 0; j < kNr; ++j) gemm_store_one(o, 0, j, sums[j]);
-}
-
-// kPanels panels at once: one broadcast A pair serves kPanels multiplies.
+// M = 1 (a GEMV): one row of A, unpacked, against kPanels B panels at a
+// time, each broadcast A pair serving 2 kPanels multiplies; no partial sums
+// (the accumulators stay in registers across K blocks).
 template <int kPanels>
-void gemv_panels(const int32_t* pairs, const GemvB& b, size_t p, __m256i acc[4]) {
-  for (int j = 0; j < kPanels; ++j) acc[j] = _mm256_setzero_si256();
+void gemv_panels(const int32_t* pairs, const GemvB& b, size_t p, __m256i acc[2 * kPanels]) {
+  for (int j = 0; j < 2 * kPanels; ++j) acc[j] = _mm256_setzero_si256();
   for (size_t k0 = 0; k0 < b.k_padded; k0 += b.kc) {
     const size_t kb = std::min(b.kc, b.k_padded - k0);
     const uint8_t* base = b.data + k0 * b.panels * kNr + p * kb * kNr;
     const int32_t* a = pairs + k0 / 2;
     for (size_t q = 0; q < kb / 2; ++q) {
       const __m256i av = _mm256_set1_epi32(a[q]);
-      for (int j = 0; j < kPanels; ++j) {
-        const __m128i bytes =
-            _mm_load_si128(reinterpret_cast<const __m128i*>(base + j * kb * kNr + 16 * q));
+      for (int j = 0; j < 2 * kPanels; ++j) {
+        const __m128i bytes = _mm_load_si128(
+            reinterpret_cast<const __m128i*>(base + (j / 2) * kb * kNr + 32 * q + 16 * (j % 2)));
         acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(av, _mm256_cvtepu8_epi16(bytes)));
       }
     }
   }
 }
 
-struct GemvScratch {
-  int32_t* pairs = nullptr;
-  size_t capacity = 0;
-  ~GemvScratch() { std::free(pairs); }
-};
-
-// gemv_u8_1x32c2_avx2: one row of A against four B panels (32 columns) at a
-// time, the A pairs broadcast from a small unpacked buffer.
-void gemv_u8_1x32c2_avx2(const uint8_t* a, size_t k, const GemvB& b, size_t p0, size_t p1,
-                         const GemmTileOut* out) {
-  static thread_local GemvScratch scratch;
-  const size_t kpairs = b.k_padded / 2;
-  if (scratch.capacity < kpairs + 8) {
-    std::free(scratch.pairs);
-    scratch.capacity = kpairs + 8;
-    scratch.pairs =
-        static_cast<int32_t*>(std::aligned_alloc(32, (scratch.capacity * 4 + 31) / 32 * 32));
+// The row's A pairs as int32 (lo | hi << 16), zero-padded to k_padded, in a
+// per-thread buffer; returns the row sum.
+const int32_t* gemv_pairs(const uint8_t* a, size_t k, size_t k_padded, int32_t* rowsum) {
+  struct Buffer {
+    int32_t* data = nullptr;
+    size_t capacity = 0;
+    ~Buffer() { std::free(data); }
+  };
+  static thread_local Buffer buffer;
+  const size_t kpairs = k_padded / 2;
+  if (buffer.capacity < kpairs + 8) {
+    std::free(buffer.data);
+    buffer.capacity = kpairs + 8;
+    buffer.data =
+        static_cast<int32_t*>(std::aligned_alloc(32, (buffer.capacity * 4 + 31) / 32 * 32));
   }
-  int32_t* pairs = scratch.pairs;
-  uint32_t sum = 0;
-  size_t q = 0;
+  int32_t* pairs = buffer.data;
   __m128i sums = _mm_setzero_si128();
+  size_t q = 0;
   for (; 2 * q + 16 <= k; q += 8) {
     const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 2 * q));
     sums = _mm_add_epi64(sums, _mm_sad_epu8(bytes, _mm_setzero_si128()));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(pairs + q), _mm256_cvtepu8_epi16(bytes));
   }
-  sum = static_cast<uint32_t>(_mm_cvtsi128_si32(sums) +
-                              _mm_cvtsi128_si32(_mm_unpackhi_epi64(sums, sums)));
+  uint32_t sum = static_cast<uint32_t>(_mm_cvtsi128_si32(sums) +
+                                       _mm_cvtsi128_si32(_mm_unpackhi_epi64(sums, sums)));
   for (; q < kpairs; ++q) {
     const uint32_t lo = 2 * q < k ? a[2 * q] : 0, hi = 2 * q + 1 < k ? a[2 * q + 1] : 0;
     sum += lo + hi;
     pairs[q] = static_cast<int32_t>(lo | (hi << 16));
   }
+  *rowsum = static_cast<int32_t>(sum);
+  return pairs;
+}
+
+// gemv_u8_1x64c2_avx2: four 16-column panels per broadcast A pair, each
+// panel finished through the tile output stage (vector requantization).
+void gemv_u8_1x64c2_avx2(const uint8_t* a, size_t k, const GemvB& b, size_t p0, size_t p1,
+                         const GemmTileOut* out) {
+  int32_t rowsum = 0;
+  const int32_t* pairs = gemv_pairs(a, k, b.k_padded, &rowsum);
   GemmTileOut o = *out;
-  const int32_t rowsum = static_cast<int32_t>(sum);
   o.rowsum = &rowsum;
-  __m256i acc[4];
+  alignas(32) int32_t tile[kMr * kNr];
   for (size_t p = p0; p < p1; p += 4) {
     const size_t np = std::min<size_t>(4, p1 - p);
+    __m256i acc[8];
     switch (np) {
       case 4:
         gemv_panels<4>(pairs, b, p, acc);
@@ -342,7 +404,19 @@ void gemv_u8_1x32c2_avx2(const uint8_t* a, size_t k, const GemvB& b, size_t p0, 
         gemv_panels<1>(pairs, b, p, acc);
         break;
     }
-    for (size_t j = 0; j < np; ++j) finish_1x8(acc[j], o, (p - p0 + j) * kNr);
+    for (size_t j = 0; j < np; ++j) {
+      const size_t col = (p - p0 + j) * kNr;
+      GemmTileOut t = o;
+      t.rows = 1;
+      t.cols = std::min(kNr, out->cols - col);
+      t.col_offset += col;
+      t.b_zero_point += col;
+      t.requant_column += col;
+      t.c = static_cast<uint8_t*>(out->c) + col * (out->requant ? 1 : sizeof(int32_t));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tile), acc[2 * j]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tile + 8), acc[2 * j + 1]);
+      finish_tile(tile, t);
+    }
   }
 }
 
@@ -350,7 +424,7 @@ void gemv_u8_1x32c2_avx2(const uint8_t* a, size_t k, const GemvB& b, size_t p0, 
 
 const GemmKernel& avx2_gemm_kernel() {
   static const GemmKernel kernel = {
-      kMr, kNr, 2, 128, 192, pack_a_8x2_avx2, gemm_u8_8x8c2_avx2, gemv_u8_1x32c2_avx2};
+      kMr, kNr, 2, 2 * kMr, 1152, pack_a_6x2_avx2, gemm_u8_6x16c2_avx2, gemv_u8_1x64c2_avx2};
   return kernel;
 }
 
