@@ -15,7 +15,9 @@
 // pixel gathers and adds the ones that land on it (col2im, race-free across
 // threads), then the output stage runs.
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "gemm_hooks.h"
@@ -25,7 +27,9 @@
 namespace lowp {
 namespace {
 
-std::vector<int32_t> expand(const int32_t* values, size_t count, size_t n) {
+// n values cycling through values[0, count): a per-channel table repeated
+// for every tap's columns (count 1 repeats one value).
+std::vector<int32_t> repeat_per_column(const int32_t* values, size_t count, size_t n) {
   std::vector<int32_t> out(n);
   for (size_t i = 0; i < n; ++i) out[i] = values[count == 1 ? 0 : i % count];
   return out;
@@ -221,39 +225,42 @@ void scatter_patches(const void* ctx, size_t row0, size_t rows, size_t col0, siz
   }
 }
 
-// Overlapping case: output pixel = bias + the sum of the columns landing on it.
+// Overlapping case: output pixel = bias + the sum of the columns landing on
+// it. The columns cover input rows [iy0, iy1) of one image; the caller picks
+// them so that every contribution to output rows [oy0, oy0 + tasks) is there.
 struct Col2im {
   DeconvShape s;
-  const int32_t* columns;  // [batch in_h in_w, kh kw out_c]
-  const int32_t* bias;     // [out_c] or null
-  int32_t* out;
+  const int32_t* columns;  // [(iy1 - iy0) in_w, kh kw out_c]
+  size_t iy0, iy1, oy0;
+  const int32_t* bias;  // [out_c] or null
+  int32_t* out;         // the image's output
 };
 
 void col2im_row(void* ctx, size_t task) {
   const Col2im& c = *static_cast<const Col2im*>(ctx);
   const DeconvShape& s = c.s;
   const ConvGeometry& g = s.g;
-  const size_t n = task / g.out_h, oy = task % g.out_h;
+  const size_t oy = c.oy0 + task, fy = oy + g.pad_top;
   const size_t ncols = s.kh * s.kw * s.out_c;
-  std::vector<uint32_t> acc(s.out_c);
-  for (size_t ox = 0; ox < g.out_w; ++ox) {
+  int32_t* dst = c.out + oy * g.out_w * s.out_c;
+  for (size_t ox = 0; ox < g.out_w; ++ox, dst += s.out_c) {
+    // Wrapping sums in uint32: only the final value must fit.
+    uint32_t* acc = reinterpret_cast<uint32_t*>(dst);
     for (size_t o = 0; o < s.out_c; ++o) acc[o] = c.bias ? static_cast<uint32_t>(c.bias[o]) : 0u;
-    const size_t fy = oy + g.pad_top, fx = ox + g.pad_left;
+    const size_t fx = ox + g.pad_left;
     for (size_t ky = 0; ky < s.kh && ky <= fy; ++ky) {
       if ((fy - ky) % s.sh != 0) continue;
       const size_t iy = (fy - ky) / s.sh;
-      if (iy >= g.in_h) continue;
+      if (iy < c.iy0 || iy >= c.iy1) continue;
       for (size_t kx = 0; kx < s.kw && kx <= fx; ++kx) {
         if ((fx - kx) % s.sw != 0) continue;
         const size_t ix = (fx - kx) / s.sw;
         if (ix >= g.in_w) continue;
         const int32_t* col =
-            c.columns + ((n * g.in_h + iy) * g.in_w + ix) * ncols + (ky * s.kw + kx) * s.out_c;
+            c.columns + ((iy - c.iy0) * g.in_w + ix) * ncols + (ky * s.kw + kx) * s.out_c;
         for (size_t o = 0; o < s.out_c; ++o) acc[o] += static_cast<uint32_t>(col[o]);
       }
     }
-    int32_t* dst = c.out + ((n * g.out_h + oy) * g.out_w + ox) * s.out_c;
-    for (size_t o = 0; o < s.out_c; ++o) dst[o] = static_cast<int32_t>(acc[o]);
   }
 }
 
@@ -276,8 +283,8 @@ struct ConvTranspose2d::Impl {
     if (rq != nullptr) {
       per_column = *rq;
       if (rq->count != 1) {
-        multiplier = expand(rq->multiplier, rq->count, taps * out_c);
-        shift = expand(rq->shift, rq->count, taps * out_c);
+        multiplier = repeat_per_column(rq->multiplier, rq->count, taps * out_c);
+        shift = repeat_per_column(rq->shift, rq->count, taps * out_c);
         per_column.multiplier = multiplier.data();
         per_column.shift = shift.data();
         per_column.count = taps * out_c;
@@ -294,19 +301,41 @@ struct ConvTranspose2d::Impl {
     run_gemm(*gemm, call);
   }
 
-  // One image at a time, so the int32 columns stay one image's size.
+  // One image and one band of output rows at a time: the int32 columns of
+  // the input rows a band needs stay within kColumnBudget values (a large
+  // kernel at stride 1 would otherwise need kh kw times the output).
+  static constexpr size_t kColumnBudget = size_t(4) << 20;
+
   void run_overlapping(const uint8_t* x, const ConvGeometry& g, const Requantization* rq,
                        void* out) const {
+    const size_t ncols = kh * kw * out_c, row_values = g.in_w * ncols;
+    const size_t out_values = g.out_h * g.out_w * out_c;
+    // Output rows per band: about as many input rows as fit the budget.
+    const size_t in_rows = std::max<size_t>(1, kColumnBudget / row_values);
+    const size_t band =
+        std::max<size_t>(1, in_rows > (kh - 1) / sh ? (in_rows - (kh - 1) / sh) * sh : sh);
+    std::vector<int32_t> columns, acc(rq != nullptr ? out_values : 0);
     ConvGeometry one = g;
     one.batch = 1;
-    const size_t m = g.in_h * g.in_w, ncols = kh * kw * out_c;
-    const size_t out_values = g.out_h * g.out_w * out_c;
-    std::vector<int32_t> columns(m * ncols), acc(rq != nullptr ? out_values : 0);
     for (size_t b = 0; b < g.batch; ++b) {
-      gemm->run(x + b * m * in_c, m, in_c, columns.data(), ncols);
+      const uint8_t* image = x + b * g.in_h * g.in_w * in_c;
       int32_t* dst = rq != nullptr ? acc.data() : static_cast<int32_t*>(out) + b * out_values;
-      Col2im c2i = {shape(one), columns.data(), bias.empty() ? nullptr : bias.data(), dst};
-      parallel_for(g.out_h, col2im_row, &c2i);
+      for (size_t oy0 = 0; oy0 < g.out_h; oy0 += band) {
+        const size_t rows = std::min(band, g.out_h - oy0);
+        // Input rows reaching full-output rows [fy0, fy1]: iy sh + ky in range.
+        const size_t fy0 = oy0 + g.pad_top, fy1 = fy0 + rows - 1;
+        const size_t iy0 = fy0 + 1 > kh ? (fy0 + 1 - kh + sh - 1) / sh : 0;
+        const size_t iy1 = std::min(g.in_h, fy1 / sh + 1);
+        if (iy0 < iy1) {
+          columns.resize((iy1 - iy0) * row_values);
+          gemm->run(image + iy0 * g.in_w * in_c, (iy1 - iy0) * g.in_w, in_c, columns.data(), ncols);
+        }
+        Col2im c2i = {shape(one), columns.data(),
+                      iy0,        std::max(iy0, iy1),
+                      oy0,        bias.empty() ? nullptr : bias.data(),
+                      dst};
+        parallel_for(rows, col2im_row, &c2i);
+      }
       if (rq != nullptr) {
         requantize_u8(dst, out_values, rq->multiplier, rq->shift, rq->count == 1 ? 1 : out_c,
                       rq->zero_point, rq->qmin, rq->qmax,
@@ -335,11 +364,11 @@ ConvTranspose2d::ConvTranspose2d(const uint8_t* w, size_t out_c, size_t kh, size
   for (size_t o = 0; o < out_c; ++o)
     for (size_t t = 0; t < taps; ++t)
       for (size_t i = 0; i < in_c; ++i) b[i * n + t * out_c + o] = w[(o * taps + t) * in_c + i];
-  const std::vector<int32_t> zp = expand(w_zero_point, w_zero_point_count, n);
+  const std::vector<int32_t> zp = repeat_per_column(w_zero_point, w_zero_point_count, n);
   std::vector<int32_t> column_bias;
   if (bias != nullptr) {
     if (c.tiled) {
-      column_bias = expand(bias, out_c, n);
+      column_bias = repeat_per_column(bias, out_c, n);
     } else {
       c.bias.assign(bias, bias + out_c);
     }

@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -217,6 +218,10 @@ class PyConv {
     out_c_ = static_cast<size_t>(w.shape(0));
     in_c_ = static_cast<size_t>(w.shape(3));
     const size_t kh = static_cast<size_t>(w.shape(1)), kw = static_cast<size_t>(w.shape(2));
+    kh_ = kh;
+    kw_ = kw;
+    sh_ = static_cast<size_t>(stride_h);
+    sw_ = static_cast<size_t>(stride_w);
     // Products summed into one output: every tap, or for a transposed conv
     // the taps of the input pixels that overlap there.
     const size_t sh = static_cast<size_t>(stride_h), sw = static_cast<size_t>(stride_w);
@@ -269,7 +274,20 @@ class PyConv {
                               int out_w) const {
     require(x.ndim() == 4 && static_cast<size_t>(x.shape(3)) == in_c_,
             "x must be 4-D [N, H, W, Cin]");
+    require(x.shape(1) >= 1 && x.shape(2) >= 1, "x must have H, W >= 1");
     require(pad_top >= 0 && pad_left >= 0 && out_h >= 1 && out_w >= 1, "bad output geometry");
+    if (std::is_same<Op, lowp::ConvTranspose2d>::value) {
+      // Every output pixel must lie in the full output (or, for "same" with a
+      // kernel smaller than the stride, in the in * stride extent).
+      const auto extent = [](py::ssize_t in, size_t k, size_t s) {
+        return std::max(static_cast<size_t>(in - 1) * s + k, static_cast<size_t>(in) * s);
+      };
+      require(static_cast<size_t>(pad_top) + static_cast<size_t>(out_h) <=
+                      extent(x.shape(1), kh_, sh_) &&
+                  static_cast<size_t>(pad_left) + static_cast<size_t>(out_w) <=
+                      extent(x.shape(2), kw_, sw_),
+              "the output lies outside the transposed convolution's full output");
+    }
     return {static_cast<size_t>(x.shape(0)), static_cast<size_t>(x.shape(1)),
             static_cast<size_t>(x.shape(2)), static_cast<size_t>(pad_top),
             static_cast<size_t>(pad_left),   static_cast<size_t>(out_h),
@@ -279,7 +297,7 @@ class PyConv {
     return static_cast<py::ssize_t>(g.batch * g.out_h * g.out_w * out_c_);
   }
 
-  size_t out_c_ = 0, in_c_ = 0;
+  size_t out_c_ = 0, in_c_ = 0, kh_ = 0, kw_ = 0, sh_ = 0, sw_ = 0;
   std::unique_ptr<Op> op_;
 };
 

@@ -21,6 +21,10 @@ from .gemm import MAX_K, _bias, _operand_u8, _requant, _zero_points
 __all__ = ["Conv2d", "ConvTranspose2d", "conv2d", "conv_transpose2d"]
 
 
+#: Strides, paddings and output sizes travel to the core as C ints.
+_MAX_EXTENT = 2**31 - 1
+
+
 def _pair(value, name: str) -> tuple[int, int]:
     """``stride``: a positive int or a pair of them."""
     items = value if isinstance(value, (tuple, list)) else (value, value)
@@ -30,8 +34,8 @@ def _pair(value, name: str) -> tuple[int, int]:
     for v in items:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
             raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-        if v < 1:
-            raise ValueError(f"{name} must be >= 1, got {value!r}")
+        if not 1 <= v <= _MAX_EXTENT:
+            raise ValueError(f"{name} must be in [1, {_MAX_EXTENT}], got {value!r}")
         out.append(int(v))
     return out[0], out[1]
 
@@ -50,8 +54,8 @@ def _padding_spec(value, name: str):
     for v in items:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
             raise TypeError(f"{name} must hold ints, got {value!r}")
-        if v < 0:
-            raise ValueError(f"{name} must be >= 0, got {value!r}")
+        if not 0 <= v <= _MAX_EXTENT:
+            raise ValueError(f"{name} must be in [0, {_MAX_EXTENT}], got {value!r}")
     return tuple(int(v) for v in items)
 
 
@@ -101,7 +105,12 @@ class _PackedConv:
         self.requant = _requant(requant, self.out_c, "channels")
         core = _core.ConvTranspose2d if transposed else _core.Conv2d
         self.core = core(
-            np.ascontiguousarray(w_u8), sh, sw, w_zp, self.x_zp, _bias(bias, self.out_c)
+            np.ascontiguousarray(w_u8),
+            sh,
+            sw,
+            w_zp,
+            self.x_zp,
+            _bias(bias, self.out_c, "output channel"),
         )
 
     def geometry(self, h: int, w: int) -> tuple[int, int, int, int]:
@@ -144,14 +153,18 @@ class _PackedConv:
         n, h, w, c = (int(d) for d in x_u8.shape)
         if c != self.in_c:
             raise ValueError(f"{x_name} has {c} channels but w expects Cin={self.in_c}")
-        if n < 1 or h < 1 or w < 1:
-            raise ValueError(f"{x_name} must not be empty, got shape {x_u8.shape}")
+        if h < 1 or w < 1:
+            raise ValueError(f"{x_name} must have H, W >= 1, got shape {x_u8.shape}")
         top, left, out_h, out_w = self.geometry(h, w)
+        if max(out_h, out_w) > _MAX_EXTENT:
+            raise ValueError(f"{x_name}: the output would be {out_h}x{out_w}, too large")
         x_c = np.ascontiguousarray(x_u8)
         shape = (n, out_h, out_w, self.out_c)
         rq = self.requant
 
         def compute(dest: np.ndarray) -> None:
+            if n == 0:  # an empty batch, as gemm allows M = 0
+                return
             if rq is None:
                 self.core.run(x_c, top, left, out_h, out_w, dest)
             else:
@@ -278,9 +291,16 @@ class _ConvLayer:
 
     def output_shape(self, input_shape) -> tuple[int, int, int, int]:
         """The NHWC output shape for an NHWC input shape."""
-        n, h, w, _ = input_shape
-        _, _, out_h, out_w = self._op.geometry(int(h), int(w))
-        return int(n), out_h, out_w, self._op.out_c
+        if len(input_shape) != 4:
+            raise ValueError(f"input_shape must be NHWC (4 values), got {input_shape!r}")
+        n, h, w, c = (int(d) for d in input_shape)
+        if n < 0 or h < 1 or w < 1 or c != self._op.in_c:
+            raise ValueError(
+                f"input_shape must be [N, H, W, {self._op.in_c}] with H, W >= 1,"
+                f" got {input_shape!r}"
+            )
+        _, _, out_h, out_w = self._op.geometry(h, w)
+        return n, out_h, out_w, self._op.out_c
 
     def __call__(self, x, out=None) -> np.ndarray:
         x_u8, x_signed = _operand_u8(x, "x")

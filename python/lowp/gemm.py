@@ -43,14 +43,14 @@ def _zero_points(value, name: str, signed: bool, count: int | None) -> np.ndarra
     return (zp + (128 if signed else 0)).astype(np.int32).reshape(-1)
 
 
-def _bias(bias, n: int) -> np.ndarray | None:
+def _bias(bias, n: int, what: str = "output column") -> np.ndarray | None:
     if bias is None:
         return None
     arr = np.asarray(bias)
     if arr.dtype != np.int32:
         raise TypeError(f"bias must be an int32 array, got dtype {arr.dtype}")
     if arr.shape != (n,):
-        raise ValueError(f"bias must have shape ({n},) (one per output column), got {arr.shape}")
+        raise ValueError(f"bias must have shape ({n},) (one per {what}), got {arr.shape}")
     return np.ascontiguousarray(arr)
 
 

@@ -157,6 +157,9 @@ const ConvCase kDeconvCases[] = {
     {1, 4, 4, 9, 6, 4, 4, 2, 2, 1, 1, 1, 1, true, false},
     {1, 3, 3, 4, 3, 1, 1, 2, 2, 0, 0, 0, 0, false, true},
     {1, 5, 5, 3, 7, 3, 3, 1, 1, 1, 1, 1, 1, false, false},
+    // 7x7 stride 1 on a 100-row image: the columns of its input rows exceed
+    // the per-band budget, so the output is computed in several bands.
+    {2, 100, 64, 2, 16, 7, 7, 1, 1, 3, 2, 3, 4, true, true},
 };
 
 LOWP_TEST(conv_matches_definition) {

@@ -160,8 +160,10 @@ class Conv2d {
 // x_zp) . (w[o, ky, kx, :] - w_zp[o]) into F[n, y*sh + ky, x*sw + kx, o]; the
 // output is F cropped by pad_top / pad_left, plus bias[o] (pixels past the
 // end of F, as TFLite's "same" gives when the kernel is smaller than the
-// stride, are the bias alone). Requires in_c <=
-// kMaxGemmK. When the stride equals the kernel (2x2 stride 2) no
+// stride, are the bias alone; pad_top + out_h must not exceed the larger of
+// F's height and in_h * sh, likewise for the width). Exact when in_c *
+// ceil(kh / sh) * ceil(kw / sw) <= kMaxGemmK (the products summed into one
+// output). When the stride equals the kernel (2x2 stride 2) no
 // contributions overlap and it is one GEMM with the output stage fused.
 class ConvTranspose2d {
  public:
