@@ -69,62 +69,101 @@ inline __m128i load_tail(const uint8_t* row, size_t k, size_t k_valid, size_t re
   return _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo));
 }
 
+// Transposes 6 rows of 8 A pairs (r[i] dword j: pair j of row i) to 8
+// k-pairs of 6 rows (+ 2 zero dwords): pair j's rows in the first 24 bytes
+// of out[j].
+inline void transpose_6x8(const __m256i r[kMr], __m256i out[8]) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+  const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+  const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+  const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+  const __m256i w0 = _mm256_unpacklo_epi64(t4, zero), w1 = _mm256_unpackhi_epi64(t4, zero);
+  const __m256i w2 = _mm256_unpacklo_epi64(t5, zero), w3 = _mm256_unpackhi_epi64(t5, zero);
+  out[0] = _mm256_permute2x128_si256(u0, w0, 0x20);
+  out[1] = _mm256_permute2x128_si256(u1, w1, 0x20);
+  out[2] = _mm256_permute2x128_si256(u2, w2, 0x20);
+  out[3] = _mm256_permute2x128_si256(u3, w3, 0x20);
+  out[4] = _mm256_permute2x128_si256(u0, w0, 0x31);
+  out[5] = _mm256_permute2x128_si256(u1, w1, 0x31);
+  out[6] = _mm256_permute2x128_si256(u2, w2, 0x31);
+  out[7] = _mm256_permute2x128_si256(u3, w3, 0x31);
+}
+
+// Adds the 8 transposed k-pairs' values to row sums (int32 lane i: row i).
+inline __m256i add_row_sums(__m256i sums, const __m256i pairs[8]) {
+  // int16 lanes sum at most 8 x 255; vpmaddwd by ones adds each pair.
+  const __m256i s01 = _mm256_add_epi16(pairs[0], pairs[1]);
+  const __m256i s23 = _mm256_add_epi16(pairs[2], pairs[3]);
+  const __m256i s45 = _mm256_add_epi16(pairs[4], pairs[5]);
+  const __m256i s67 = _mm256_add_epi16(pairs[6], pairs[7]);
+  const __m256i s = _mm256_add_epi16(_mm256_add_epi16(s01, s23), _mm256_add_epi16(s45, s67));
+  return _mm256_add_epi32(sums, _mm256_madd_epi16(s, _mm256_set1_epi16(1)));
+}
+
 // Rows [0, rows) of A (k values [0, k_valid); the rest zero) as the 6-row
-// compact micro-panel, kc / 2 k-pairs of 24 bytes, with row sums.
+// compact micro-panel, kc / 2 k-pairs of 24 bytes, with row sums. Whole
+// groups of 8 k-pairs of all 6 rows take a short path with every value in
+// registers; the rest (edge rows, the tail of K) checks each row.
 void pack_a_6x2_avx2(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, size_t kc,
                      void* packed, int32_t* rowsum) {
   uint8_t* dst = static_cast<uint8_t*>(packed);
   const size_t kpairs = kc / 2;
-  __m128i sums[kMr];
-  for (size_t i = 0; i < kMr; ++i) sums[i] = _mm_setzero_si128();
-  const __m256i zero = _mm256_setzero_si256();
-  for (size_t p = 0; p < kpairs; p += 8) {  // 8 pairs (16 bytes) of each row at a time
+  __m256i sums = _mm256_setzero_si256();
+  __m256i r[kMr], pairs[8];
+  size_t p = 0;
+  if (rows == kMr) {
+    const uint8_t* a3 = a + 3 * lda;
+    // 16 bytes of each row, and the 8th pair's 32-byte store stays inside.
+    for (; 2 * p + 16 <= k_valid && p + 8 < kpairs; p += 8) {
+      auto row = [&](const uint8_t* base) {
+        return _mm256_cvtepu8_epi16(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + 2 * p)));
+      };
+      r[0] = row(a);
+      r[1] = row(a + lda);
+      r[2] = row(a + 2 * lda);
+      r[3] = row(a3);
+      r[4] = row(a3 + lda);
+      r[5] = row(a3 + 2 * lda);
+      transpose_6x8(r, pairs);
+      sums = add_row_sums(sums, pairs);
+#pragma GCC unroll 8
+      for (size_t j = 0; j < 8; ++j) {  // each store's last 8 bytes are overwritten by the next
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 24 * (p + j)), pairs[j]);
+      }
+    }
+  }
+  for (; p < kpairs; p += 8) {
     const size_t k = 2 * p;
-    __m256i r[kMr];
-    const bool whole = rows == kMr && k + 16 <= k_valid;
     for (size_t i = 0; i < kMr; ++i) {
       __m128i bytes;
-      if (whole) {
-        bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i * lda + k));
-      } else if (i >= rows || k >= k_valid) {
+      if (i >= rows || k >= k_valid) {
         bytes = _mm_setzero_si128();
       } else if (k + 16 <= k_valid) {
         bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i * lda + k));
       } else {
         bytes = load_tail(a + i * lda, k, k_valid, (rows - 1 - i) * lda + k_valid);
       }
-      sums[i] = _mm_add_epi64(sums[i], _mm_sad_epu8(bytes, _mm_setzero_si128()));
       r[i] = _mm256_cvtepu8_epi16(bytes);  // dword j: the pair p + j of row i
     }
-    // Transpose the 6 x 8 dwords to 8 x (6 rows + 2 zero): pair j gets rows
-    // 0..5 in its first 24 bytes.
-    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-    const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-    const __m256i u[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
-                          _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
-    const __m256i w[4] = {_mm256_unpacklo_epi64(t4, zero), _mm256_unpackhi_epi64(t4, zero),
-                          _mm256_unpacklo_epi64(t5, zero), _mm256_unpackhi_epi64(t5, zero)};
-    __m256i pairs[8];
-    for (int j = 0; j < 4; ++j) {
-      pairs[j] = _mm256_permute2x128_si256(u[j], w[j], 0x20);
-      pairs[j + 4] = _mm256_permute2x128_si256(u[j], w[j], 0x31);
-    }
+    transpose_6x8(r, pairs);
+    sums = add_row_sums(sums, pairs);
     const size_t count = std::min<size_t>(8, kpairs - p);
     for (size_t j = 0; j < count; ++j) {
       uint8_t* d = dst + 24 * (p + j);
-      if (p + j + 1 < kpairs) {  // 32 bytes; the next pair overwrites the last 8
+      if (p + j + 1 < kpairs) {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(d), pairs[j]);
-      } else {
+      } else {  // the panel's last pair: 24 bytes
         _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm256_castsi256_si128(pairs[j]));
         _mm_storel_epi64(reinterpret_cast<__m128i*>(d + 16), _mm256_extracti128_si256(pairs[j], 1));
       }
     }
   }
-  for (size_t i = 0; i < rows; ++i) {
-    rowsum[i] +=
-        _mm_cvtsi128_si32(sums[i]) + _mm_cvtsi128_si32(_mm_unpackhi_epi64(sums[i], sums[i]));
-  }
+  alignas(32) int32_t row_sums[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(row_sums), sums);
+  for (size_t i = 0; i < kMr; ++i) rowsum[i] += row_sums[i];  // rows past `rows` summed zeros
 }
 
 // Stores rows [0, rows) and columns [0, cols) of a 6 x 16 tile of values,
