@@ -108,6 +108,43 @@ void im2col_rows(const void* ctx, size_t row0, size_t rows, uint8_t* dst) {
   }
 }
 
+// One GEMM micro-panel of im2col rows, packed by the kernel's own packer.
+// When the rows are output pixels of one image row whose receptive fields lie
+// inside the image, the k values [ky L, (ky + 1) L) of every row (L = kw
+// in_c, one kernel row) are input bytes at a fixed stride of sw in_c from one
+// pixel to the next: the packer reads them straight from the input, one
+// kernel row at a time, and no im2col copy is made. Other panels (at the
+// padding, or spanning two image rows) are gathered first.
+void im2col_pack(const void* ctx, const GemmKernel& kn, size_t row, size_t rows, size_t k0,
+                 size_t k_valid, size_t kc, void* packed, int32_t* rowsum) {
+  const Im2col& c = *static_cast<const Im2col*>(ctx);
+  const ConvGeometry& g = c.g;
+  const size_t run = c.kw * c.in_c, k = c.kh * run;
+  const size_t n = row / (g.out_h * g.out_w), oy = row / g.out_w % g.out_h, ox = row % g.out_w;
+  const ptrdiff_t iy0 = static_cast<ptrdiff_t>(oy * c.sh) - static_cast<ptrdiff_t>(g.pad_top);
+  const ptrdiff_t ix0 = static_cast<ptrdiff_t>(ox * c.sw) - static_cast<ptrdiff_t>(g.pad_left);
+  const ptrdiff_t ix_end = ix0 + static_cast<ptrdiff_t>((rows - 1) * c.sw + c.kw);
+  const bool direct = run % kn.kr == 0 && k_valid == kc && ox + rows <= g.out_w && iy0 >= 0 &&
+                      iy0 + static_cast<ptrdiff_t>(c.kh) <= static_cast<ptrdiff_t>(g.in_h) &&
+                      ix0 >= 0 && ix_end <= static_cast<ptrdiff_t>(g.in_w);
+  if (direct) {
+    const uint8_t* first =
+        c.x +
+        ((n * g.in_h + static_cast<size_t>(iy0)) * g.in_w + static_cast<size_t>(ix0)) * c.in_c;
+    uint8_t* dst = static_cast<uint8_t*>(packed);
+    for (size_t ky = k0 / run; ky < c.kh && ky * run < k0 + k_valid; ++ky) {
+      const size_t lo = std::max(k0, ky * run), hi = std::min(k0 + k_valid, (ky + 1) * run);
+      kn.pack_a(first + ky * g.in_w * c.in_c + (lo - ky * run), c.sw * c.in_c, rows, hi - lo,
+                hi - lo, dst + (lo - k0) * kn.a_bytes_per_k, rowsum);
+    }
+    return;
+  }
+  static thread_local std::vector<uint8_t> rows_buffer;
+  rows_buffer.resize(rows * k);
+  im2col_rows(ctx, row, rows, rows_buffer.data());
+  kn.pack_a(rows_buffer.data() + k0, k, rows, k_valid, kc, packed, rowsum);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -123,7 +160,7 @@ struct Conv2d::Impl {
     call.c = out;
     call.ldc = out_c;
     Im2col im2col = {x, g, in_c, kh, kw, sh, sw, static_cast<uint8_t>(x_zero_point)};
-    GemmRowSource source = {im2col_rows, &im2col};
+    GemmRowSource source = {im2col_rows, &im2col, im2col_pack};
     const bool pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && g.pad_top == 0 &&
                            g.pad_left == 0 && g.out_h == g.in_h && g.out_w == g.in_w;
     if (pointwise) {  // the input is A as it is

@@ -213,10 +213,12 @@ void gemm_task(void* ctx, size_t task) {
   const size_t tile = kn.mr * kn.nr;
 
   Scratch& s = thread_scratch();
-  // A rows from memory, or gathered once for the whole task (all of K).
+  // A rows from memory, gathered once for the whole task (all of K), or
+  // packed by the source itself.
   const uint8_t* a = j.a + m0 * j.lda;
   size_t lda = j.lda;
-  if (j.source != nullptr) {
+  const bool source_packs = j.source != nullptr && j.source->pack != nullptr;
+  if (j.source != nullptr && !source_packs) {
     s.a_rows.reserve(rows * j.k);
     j.source->gather(j.source->ctx, m0, rows, s.a_rows.data());
     a = s.a_rows.data();
@@ -247,8 +249,13 @@ void gemm_task(void* ctx, size_t task) {
     const size_t k_valid = j.k > k0 ? std::min(kb, j.k - k0) : 0;
     for (size_t i = 0; i < micro_panels; ++i) {
       const size_t row = m0 + i * kn.mr;
-      kn.pack_a(a + i * kn.mr * lda + k0, lda, std::min(kn.mr, j.m - row), k_valid, kb,
-                s.a_packed.data(), &s.rowsum[i * kn.mr]);
+      if (source_packs) {
+        j.source->pack(j.source->ctx, kn, row, std::min(kn.mr, j.m - row), k0, k_valid, kb,
+                       s.a_packed.data(), &s.rowsum[i * kn.mr]);
+      } else {
+        kn.pack_a(a + i * kn.mr * lda + k0, lda, std::min(kn.mr, j.m - row), k_valid, kb,
+                  s.a_packed.data(), &s.rowsum[i * kn.mr]);
+      }
       out.rows = std::min(kn.mr, j.m - row);
       out.rowsum = &s.rowsum[i * kn.mr];
       for (size_t p = 0; p < panels; ++p) {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "gemm.h"
 #include "lowp/lowp.h"
 
 namespace lowp {
@@ -16,6 +17,14 @@ struct GemmRowSource {
   // Writes rows [row0, row0 + rows) of A, k bytes each, to dst (row stride k).
   void (*gather)(const void* ctx, size_t row0, size_t rows, uint8_t* dst);
   const void* ctx;
+  // Optional; when set it replaces gather + the kernel's pack_a: packs rows
+  // [row, row + rows) (rows <= kn.mr), k values [k0, k0 + k_valid) of A into
+  // one micro-panel exactly as kn.pack_a would (the rest of [k0, k0 + kc)
+  // zero) and adds the row sums. Every kernel's packed layout is linear in
+  // k groups (k values [k, k + n) of a panel, k a multiple of kr, start at
+  // byte k * a_bytes_per_k), so it may pack a range in pieces.
+  void (*pack)(const void* ctx, const GemmKernel& kn, size_t row, size_t rows, size_t k0,
+               size_t k_valid, size_t kc, void* packed, int32_t* rowsum) = nullptr;
 };
 
 struct GemmBlockSink {
