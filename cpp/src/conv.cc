@@ -20,6 +20,7 @@
 #include <memory>
 #include <vector>
 
+#include "conv_direct.h"
 #include "gemm_hooks.h"
 #include "kernels.h"
 #include "lowp/lowp.h"
@@ -145,6 +146,18 @@ void im2col_pack(const void* ctx, const GemmKernel& kn, size_t row, size_t rows,
   kn.pack_a(rows_buffer.data() + k0, k, rows, k_valid, kc, packed, rowsum);
 }
 
+struct DirectTasks {
+  DirectConvFn fn;
+  const DirectConvJob* job;
+  size_t pixels, per_task;
+};
+
+void direct_task(void* ctx, size_t task) {
+  const DirectTasks& t = *static_cast<const DirectTasks*>(ctx);
+  const size_t begin = task * t.per_task;
+  t.fn(*t.job, begin, std::min(t.pixels, begin + t.per_task));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -152,8 +165,71 @@ struct Conv2d::Impl {
   size_t out_c, kh, kw, in_c, sh, sw;
   int32_t x_zero_point;
   std::unique_ptr<Gemm> gemm;
+  // The direct kernel's weights and bias (conv_direct.h), when a kernel row
+  // is narrow enough; used on paths that have the kernel.
+  std::vector<int16_t> direct_weights;
+  std::vector<int32_t> direct_bias;
+  size_t direct_groups = 0;
+
+  void prepare_direct(const uint8_t* w, const int32_t* w_zero_point, size_t w_zero_point_count,
+                      const int32_t* bias) {
+    const size_t run = kw * in_c;
+    if (run > kDirectConvMaxRow) return;
+    direct_groups = (out_c + kDirectConvGroup - 1) / kDirectConvGroup;
+    direct_groups = (direct_groups + 3) / 4 * 4;
+    direct_weights.assign(direct_groups * kh * 8 * 16, 0);
+    direct_bias.assign(direct_groups * kDirectConvGroup, 0);
+    for (size_t o = 0; o < out_c; ++o) {
+      const int32_t zp = w_zero_point[w_zero_point_count == 1 ? 0 : o];
+      const size_t group = o / kDirectConvGroup, lane = o % kDirectConvGroup;
+      if (bias != nullptr) direct_bias[o] = bias[o];
+      for (size_t ky = 0; ky < kh; ++ky) {
+        for (size_t i = 0; i < run; ++i) {
+          const size_t pair = i / 2, half = i % 2;
+          direct_weights[((group * kh + ky) * 8 + pair) * 16 + lane * 2 + half] =
+              static_cast<int16_t>(w[(o * kh + ky) * run + i] - zp);
+        }
+      }
+    }
+  }
+
+  bool run_direct(const uint8_t* x, const ConvGeometry& g, const Requantization* rq,
+                  void* out) const {
+    const DirectConvFn fn = active_kernels().direct_conv;
+    if (fn == nullptr || direct_weights.empty()) return false;
+    std::unique_ptr<ChannelTables> tables;
+    if (rq != nullptr) {
+      tables =
+          std::make_unique<ChannelTables>(rq->multiplier, rq->shift, rq->count,
+                                          rq->count == 1 ? 1 : direct_groups * kDirectConvGroup);
+    }
+    DirectConvJob job;
+    job.x = x;
+    job.x_bytes = g.batch * g.in_h * g.in_w * in_c;
+    job.g = g;
+    job.in_c = in_c;
+    job.kh = kh;
+    job.kw = kw;
+    job.sh = sh;
+    job.sw = sw;
+    job.x_zero_point = x_zero_point;
+    job.weights = direct_weights.data();
+    job.groups = direct_groups;
+    job.bias = direct_bias.data();
+    job.out_c = out_c;
+    job.requant = tables ? &tables->params() : nullptr;
+    job.zero_point = rq ? rq->zero_point : 0;
+    job.qmin = rq ? rq->qmin : 0;
+    job.qmax = rq ? rq->qmax : 255;
+    job.out = out;
+    const size_t pixels = g.batch * g.out_h * g.out_w;
+    DirectTasks tasks = {fn, &job, pixels, 256};
+    parallel_for((pixels + tasks.per_task - 1) / tasks.per_task, direct_task, &tasks);
+    return true;
+  }
 
   void run(const uint8_t* x, const ConvGeometry& g, const Requantization* rq, void* out) const {
+    if (run_direct(x, g, rq, out)) return;
     GemmCall call;
     call.m = g.batch * g.out_h * g.out_w;
     call.requant = rq;
@@ -192,6 +268,7 @@ Conv2d::Conv2d(const uint8_t* w, size_t out_c, size_t kh, size_t kw, size_t in_c
     for (size_t i = 0; i < k; ++i) b[i * out_c + o] = w[o * k + i];
   c.gemm = std::make_unique<Gemm>(b.data(), k, out_c, out_c, w_zero_point, w_zero_point_count,
                                   x_zero_point, bias);
+  c.prepare_direct(w, w_zero_point, w_zero_point_count, bias);
 }
 
 Conv2d::~Conv2d() = default;

@@ -56,13 +56,16 @@ using MulQuantS32Fn = void (*)(const int32_t* x, size_t n, const ChannelParams& 
 using QuantizeF32Fn = bool (*)(const float* x, size_t n, float scale, float zero_point, float qmin,
                                float qmax, uint8_t flip, uint8_t* out);
 
-struct GemmKernel;  // gemm.h
+struct GemmKernel;     // gemm.h
+struct DirectConvJob;  // conv_direct.h
+using DirectConvFn = void (*)(const DirectConvJob& job, size_t begin, size_t end);
 
 struct KernelTable {
   RequantU8Fn requant_u8;
   MulQuantS32Fn mulquant_s32;
   QuantizeF32Fn quantize_f32;
   const GemmKernel* gemm;
+  DirectConvFn direct_conv = nullptr;  // optional: narrow-row convolutions (conv_direct.h)
 };
 
 const KernelTable& scalar_kernels();

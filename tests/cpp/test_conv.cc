@@ -148,6 +148,13 @@ const ConvCase kConvCases[] = {
     {1, 6, 5, 7, 9, 1, 1, 1, 1, 0, 0, 0, 0, false, true},
     {1, 7, 7, 5, 4, 5, 5, 1, 2, 2, 2, 0, 3, false, false},
     {1, 1, 1, 8, 3, 3, 3, 1, 1, 1, 1, 1, 1, true, true},
+    // Kernel rows of at most 16 bytes (the direct kernel where a path has
+    // it): 40 channels (a partial second chunk), a 16-channel 1x1 head with
+    // 2 outputs, a 2x2 kernel over 8 channels.
+    {2, 9, 11, 2, 40, 3, 3, 2, 1, 1, 1, 0, 2, true, true},
+    {1, 7, 6, 16, 2, 1, 1, 1, 1, 0, 0, 0, 0, false, true},
+    {1, 6, 6, 8, 5, 2, 2, 1, 1, 0, 1, 0, 1, true, false},
+    {1, 13, 12, 1, 17, 3, 3, 1, 1, 1, 1, 1, 1, true, false},
 };
 
 const ConvCase kDeconvCases[] = {

@@ -8,6 +8,7 @@
 
 #include <cstring>
 
+#include "../conv_direct.h"
 #include "../fixedpoint_scalar.h"
 #include "../gemm.h"
 #include "../kernels.h"
@@ -168,7 +169,7 @@ bool quantize_f32_u8_avx2(const float* x, size_t n, float scale, float zero_poin
 
 const KernelTable& avx2_kernels() {
   static const KernelTable table = {requant_q31_u8_avx2, mulquant_q31_s32_avx2,
-                                    quantize_f32_u8_avx2, &avx2_gemm_kernel()};
+                                    quantize_f32_u8_avx2, &avx2_gemm_kernel(), direct_conv_avx2};
   return table;
 }
 

@@ -1,0 +1,175 @@
+// AVX2 direct convolution for narrow kernel rows (conv_direct.h): output
+// pixels in blocks of 8 / G, output channels in chunks of G groups of 8, so
+// that the 8 accumulators, G weight vectors and a broadcast fit the 16
+// registers. Per kernel row and pixel the input row is loaded once, widened
+// and zero-point shifted; per pair of values it is broadcast and multiplied
+// with the G weight vectors (vpmaddwd: exact, see conv_direct.h).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "../conv_direct.h"
+#include "fixedpoint_avx2.h"
+
+namespace lowp {
+namespace {
+
+using avx2::MulQuantLanes;
+
+inline __m256i load8(const int32_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+inline MulQuantLanes lanes_at(const ChannelParams& ch, size_t c) {
+  if (ch.period == 1) return avx2::broadcast_lanes(ch.multiplier[0], ch.shift[0]);
+  const __m256i m = load8(ch.multiplier + c);
+  return {m,
+          _mm256_srli_epi64(m, 32),
+          load8(ch.left + c),
+          load8(ch.right + c),
+          load8(ch.round_mask + c),
+          load8(ch.round_half + c)};
+}
+
+inline __m256i requant8(__m256i v, const ChannelParams& ch, const MulQuantLanes& l) {
+  if (ch.any_left) {
+    return ch.any_right ? avx2::mulquant<true, true>(v, l) : avx2::mulquant<true, false>(v, l);
+  }
+  return ch.any_right ? avx2::mulquant<false, true>(v, l) : avx2::mulquant<false, false>(v, l);
+}
+
+// Kernel row ky of an output pixel: the input bytes from (iy, ix0) on, as 16
+// int16 values x - x_zp. Values past the kernel row meet zero weights; taps
+// in the padding (and past the input's end) read as x_zp, i.e. zero.
+inline __m256i input_row(const DirectConvJob& j, size_t n, ptrdiff_t iy, ptrdiff_t ix0,
+                         __m256i zp16) {
+  const ConvGeometry& g = j.g;
+  if (iy < 0 || iy >= static_cast<ptrdiff_t>(g.in_h)) return _mm256_setzero_si256();
+  const size_t line = (n * g.in_h + static_cast<size_t>(iy)) * g.in_w;
+  __m128i bytes;
+  if (ix0 >= 0 && ix0 + static_cast<ptrdiff_t>(j.kw) <= static_cast<ptrdiff_t>(g.in_w) &&
+      (line + static_cast<size_t>(ix0)) * j.in_c + 16 <= j.x_bytes) {
+    bytes = _mm_loadu_si128(
+        reinterpret_cast<const __m128i*>(j.x + (line + static_cast<size_t>(ix0)) * j.in_c));
+  } else {
+    alignas(16) uint8_t buf[16];
+    std::memset(buf, j.x_zero_point, sizeof(buf));
+    for (size_t kx = 0; kx < j.kw; ++kx) {
+      const ptrdiff_t ix = ix0 + static_cast<ptrdiff_t>(kx);
+      if (ix < 0 || ix >= static_cast<ptrdiff_t>(g.in_w)) continue;
+      std::memcpy(buf + kx * j.in_c, j.x + (line + static_cast<size_t>(ix)) * j.in_c, j.in_c);
+    }
+    bytes = _mm_load_si128(reinterpret_cast<const __m128i*>(buf));
+  }
+  return _mm256_sub_epi16(_mm256_cvtepu8_epi16(bytes), zp16);
+}
+
+// Output channels [8 group0, 8 (group0 + G)) of pixels [begin, end).
+template <size_t G>
+void direct_conv_chunk(const DirectConvJob& j, size_t begin, size_t end, size_t group0) {
+  constexpr size_t kPixels = 8 / G;
+  const ConvGeometry& g = j.g;
+  const size_t pairs = (j.kw * j.in_c + 1) / 2;
+  const size_t ch0 = group0 * kDirectConvGroup;
+  const size_t channels = std::min(G * kDirectConvGroup, j.out_c - ch0);
+  const size_t group_stride = j.kh * 8 * 16;  // int16 values per weight group
+  const __m256i zp16 = _mm256_set1_epi16(static_cast<int16_t>(j.x_zero_point));
+  __m256i bias[G];
+  MulQuantLanes lanes[G];
+  for (size_t gi = 0; gi < G; ++gi) {
+    bias[gi] = load8(j.bias + ch0 + gi * 8);
+    lanes[gi] =
+        j.requant != nullptr ? lanes_at(*j.requant, ch0 + gi * 8) : avx2::broadcast_lanes(0, 0);
+  }
+  const avx2::OutputClamp clamp(j.zero_point, j.qmin, j.qmax);
+  alignas(32) int16_t rows[kPixels][16];
+  // Coordinates of the next pixel, stepped rather than divided per pixel.
+  size_t n = begin / (g.out_h * g.out_w), oy = begin / g.out_w % g.out_h, ox = begin % g.out_w;
+  for (size_t p0 = begin; p0 < end; p0 += kPixels) {
+    const size_t count = std::min(kPixels, end - p0);
+    size_t image[kPixels];
+    ptrdiff_t iy0[kPixels], ix0[kPixels];
+    for (size_t i = 0; i < kPixels; ++i) {
+      image[i] = n;  // a short block repeats its last pixel
+      iy0[i] = static_cast<ptrdiff_t>(oy * j.sh) - static_cast<ptrdiff_t>(g.pad_top);
+      ix0[i] = static_cast<ptrdiff_t>(ox * j.sw) - static_cast<ptrdiff_t>(g.pad_left);
+      if (i + 1 < count && ++ox == g.out_w) {
+        ox = 0;
+        if (++oy == g.out_h) {
+          oy = 0;
+          ++n;
+        }
+      }
+    }
+    if (++ox == g.out_w) {  // step past the block's last pixel
+      ox = 0;
+      if (++oy == g.out_h) {
+        oy = 0;
+        ++n;
+      }
+    }
+    __m256i acc[kPixels][G];
+    for (size_t i = 0; i < kPixels; ++i)
+      for (size_t gi = 0; gi < G; ++gi) acc[i][gi] = bias[gi];
+    for (size_t ky = 0; ky < j.kh; ++ky) {
+      for (size_t i = 0; i < kPixels; ++i) {
+        _mm256_store_si256(
+            reinterpret_cast<__m256i*>(rows[i]),
+            input_row(j, image[i], iy0[i] + static_cast<ptrdiff_t>(ky), ix0[i], zp16));
+      }
+      const int16_t* w = j.weights + group0 * group_stride + ky * 8 * 16;
+      for (size_t p = 0; p < pairs; ++p, w += 16) {
+        __m256i wv[G];
+        for (size_t gi = 0; gi < G; ++gi)
+          wv[gi] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + gi * group_stride));
+        for (size_t i = 0; i < kPixels; ++i) {
+          int32_t pair;
+          std::memcpy(&pair, &rows[i][2 * p], sizeof(pair));
+          const __m256i b = _mm256_set1_epi32(pair);
+          for (size_t gi = 0; gi < G; ++gi)
+            acc[i][gi] = _mm256_add_epi32(acc[i][gi], _mm256_madd_epi16(b, wv[gi]));
+        }
+      }
+    }
+    for (size_t i = 0; i < count; ++i) {
+      const size_t pixel = p0 + i;
+      if (j.requant == nullptr) {
+        alignas(32) int32_t values[G * 8];
+        for (size_t gi = 0; gi < G; ++gi)
+          _mm256_store_si256(reinterpret_cast<__m256i*>(values + gi * 8), acc[i][gi]);
+        std::memcpy(static_cast<int32_t*>(j.out) + pixel * j.out_c + ch0, values,
+                    channels * sizeof(int32_t));
+        continue;
+      }
+      __m256i v[4];
+      for (size_t gi = 0; gi < 4; ++gi) {
+        v[gi] = gi < G ? requant8(acc[i][gi], *j.requant, lanes[gi]) : v[gi % G];
+      }
+      const __m256i bytes = clamp(v[0], v[1], v[2], v[3]);
+      uint8_t* dst = static_cast<uint8_t*>(j.out) + pixel * j.out_c + ch0;
+      if (channels == 32) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), bytes);
+      } else {
+        alignas(32) uint8_t tmp[32];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), bytes);
+        std::memcpy(dst, tmp, channels);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void direct_conv_avx2(const DirectConvJob& j, size_t begin, size_t end) {
+  const size_t used = (j.out_c + kDirectConvGroup - 1) / kDirectConvGroup;
+  if (used == 1) {
+    direct_conv_chunk<1>(j, begin, end, 0);
+  } else if (used == 2) {
+    direct_conv_chunk<2>(j, begin, end, 0);
+  } else {
+    for (size_t g0 = 0; g0 < used; g0 += 4) direct_conv_chunk<4>(j, begin, end, g0);
+  }
+}
+
+}  // namespace lowp
