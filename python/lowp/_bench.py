@@ -21,6 +21,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 GEMM_SHAPES = [
     (256, 256, 256),
+    (512, 512, 512),
     (1024, 1024, 1024),
     (2048, 2048, 2048),
     (1, 1024, 1024),
