@@ -173,11 +173,11 @@ struct Conv2d::Impl {
 
   void prepare_direct(const uint8_t* w, const int32_t* w_zero_point, size_t w_zero_point_count,
                       const int32_t* bias) {
-    const size_t run = kw * in_c;
-    if (run > kDirectConvMaxRow) return;
+    const size_t run = kw * in_c, pairs = (run + 1) / 2;
+    if (run > kDirectConvMaxRow || kh * pairs > kDirectConvMaxPairs) return;
     direct_groups = (out_c + kDirectConvGroup - 1) / kDirectConvGroup;
     direct_groups = (direct_groups + 3) / 4 * 4;
-    direct_weights.assign(direct_groups * kh * 8 * 16, 0);
+    direct_weights.assign(direct_groups * kh * pairs * 16, 0);
     direct_bias.assign(direct_groups * kDirectConvGroup, 0);
     for (size_t o = 0; o < out_c; ++o) {
       const int32_t zp = w_zero_point[w_zero_point_count == 1 ? 0 : o];
@@ -186,7 +186,7 @@ struct Conv2d::Impl {
       for (size_t ky = 0; ky < kh; ++ky) {
         for (size_t i = 0; i < run; ++i) {
           const size_t pair = i / 2, half = i % 2;
-          direct_weights[((group * kh + ky) * 8 + pair) * 16 + lane * 2 + half] =
+          direct_weights[((group * kh + ky) * pairs + pair) * 16 + lane * 2 + half] =
               static_cast<int16_t>(w[(o * kh + ky) * run + i] - zp);
         }
       }

@@ -17,8 +17,10 @@
 
 namespace lowp {
 
-// Kernel rows this wide or narrower take the direct kernel where a path has one.
+// Kernel rows this wide or narrower take the direct kernel where a path has
+// one, for kernels of at most kDirectConvMaxPairs pairs of values in all.
 constexpr size_t kDirectConvMaxRow = 16;
+constexpr size_t kDirectConvMaxPairs = 64;
 // Output channels are computed in groups of 8 (one 8-lane int32 vector).
 constexpr size_t kDirectConvGroup = 8;
 
@@ -29,8 +31,9 @@ struct DirectConvJob {
   size_t in_c, kh, kw, sh, sw;
   int32_t x_zero_point;
   // Weights: for each group of 8 output channels, for each kernel row ky,
-  // 8 pairs p of int16 lanes [o][2]: (w - w_zp) of kernel-row values 2p and
-  // 2p + 1 (zero past kw * in_c and past out_c). groups is a multiple of 4.
+  // for each pair p < P = ceil(kw in_c / 2), int16 lanes [o][2]: (w - w_zp)
+  // of kernel-row values 2p and 2p + 1 (zero past kw in_c and past out_c).
+  // groups is a multiple of 4.
   const int16_t* weights;
   size_t groups;
   const int32_t* bias;  // [groups * 8], zero past out_c

@@ -70,10 +70,10 @@ template <size_t G>
 void direct_conv_chunk(const DirectConvJob& j, size_t begin, size_t end, size_t group0) {
   constexpr size_t kPixels = 8 / G;
   const ConvGeometry& g = j.g;
-  const size_t pairs = (j.kw * j.in_c + 1) / 2;
+  const size_t pairs = (j.kw * j.in_c + 1) / 2, taps = j.kh * pairs;
   const size_t ch0 = group0 * kDirectConvGroup;
   const size_t channels = std::min(G * kDirectConvGroup, j.out_c - ch0);
-  const size_t group_stride = j.kh * 8 * 16;  // int16 values per weight group
+  const size_t group_stride = taps * 16;  // int16 values per weight group
   const __m256i zp16 = _mm256_set1_epi16(static_cast<int16_t>(j.x_zero_point));
   __m256i bias[G];
   MulQuantLanes lanes[G];
@@ -83,7 +83,10 @@ void direct_conv_chunk(const DirectConvJob& j, size_t begin, size_t end, size_t 
         j.requant != nullptr ? lanes_at(*j.requant, ch0 + gi * 8) : avx2::broadcast_lanes(0, 0);
   }
   const avx2::OutputClamp clamp(j.zero_point, j.qmin, j.qmax);
-  alignas(32) int16_t rows[kPixels][16];
+  // Each pixel's kernel rows, back to back: pair t of the flattened (ky, p)
+  // loop at rows[i][2 t]. A row is stored whole (16 values); the next one
+  // overwrites its tail past the row's pairs.
+  alignas(32) int16_t rows[kPixels][2 * kDirectConvMaxPairs + 16];
   // Coordinates of the next pixel, stepped rather than divided per pixel.
   size_t n = begin / (g.out_h * g.out_w), oy = begin / g.out_w % g.out_h, ox = begin % g.out_w;
   for (size_t p0 = begin; p0 < end; p0 += kPixels) {
@@ -114,26 +117,34 @@ void direct_conv_chunk(const DirectConvJob& j, size_t begin, size_t end, size_t 
       for (size_t gi = 0; gi < G; ++gi) acc[i][gi] = bias[gi];
     for (size_t ky = 0; ky < j.kh; ++ky) {
       for (size_t i = 0; i < kPixels; ++i) {
-        _mm256_store_si256(
-            reinterpret_cast<__m256i*>(rows[i]),
+        _mm256_storeu_si256(
+            reinterpret_cast<__m256i*>(rows[i] + 2 * ky * pairs),
             input_row(j, image[i], iy0[i] + static_cast<ptrdiff_t>(ky), ix0[i], zp16));
       }
-      const int16_t* w = j.weights + group0 * group_stride + ky * 8 * 16;
-      for (size_t p = 0; p < pairs; ++p, w += 16) {
-        __m256i wv[G];
+    }
+    // One flat loop over every pair of every kernel row: the accumulators
+    // stay in registers throughout.
+    const int16_t* w = j.weights + group0 * group_stride;
+    for (size_t t = 0; t < taps; ++t, w += 16) {
+      __m256i wv[G];
+      for (size_t gi = 0; gi < G; ++gi)
+        wv[gi] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + gi * group_stride));
+      for (size_t i = 0; i < kPixels; ++i) {
+        int32_t pair;
+        std::memcpy(&pair, &rows[i][2 * t], sizeof(pair));
+        const __m256i b = _mm256_set1_epi32(pair);
         for (size_t gi = 0; gi < G; ++gi)
-          wv[gi] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + gi * group_stride));
-        for (size_t i = 0; i < kPixels; ++i) {
-          int32_t pair;
-          std::memcpy(&pair, &rows[i][2 * p], sizeof(pair));
-          const __m256i b = _mm256_set1_epi32(pair);
-          for (size_t gi = 0; gi < G; ++gi)
-            acc[i][gi] = _mm256_add_epi32(acc[i][gi], _mm256_madd_epi16(b, wv[gi]));
-        }
+          acc[i][gi] = _mm256_add_epi32(acc[i][gi], _mm256_madd_epi16(b, wv[gi]));
       }
     }
     for (size_t i = 0; i < count; ++i) {
       const size_t pixel = p0 + i;
+      if (j.requant == nullptr && channels == G * 8) {
+        int32_t* dst = static_cast<int32_t*>(j.out) + pixel * j.out_c + ch0;
+        for (size_t gi = 0; gi < G; ++gi)
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + gi * 8), acc[i][gi]);
+        continue;
+      }
       if (j.requant == nullptr) {
         alignas(32) int32_t values[G * 8];
         for (size_t gi = 0; gi < G; ++gi)
@@ -150,10 +161,14 @@ void direct_conv_chunk(const DirectConvJob& j, size_t begin, size_t end, size_t 
       uint8_t* dst = static_cast<uint8_t*>(j.out) + pixel * j.out_c + ch0;
       if (channels == 32) {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), bytes);
+      } else if (channels == 16) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm256_castsi256_si128(bytes));
+      } else if (channels == 8) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), _mm256_castsi256_si128(bytes));
       } else {
         alignas(32) uint8_t tmp[32];
         _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), bytes);
-        std::memcpy(dst, tmp, channels);
+        for (size_t c = 0; c < channels; ++c) dst[c] = tmp[c];  // short: no library call
       }
     }
   }
