@@ -340,7 +340,11 @@ void Gemm::Impl::run(const GemmCall& call) const {
   // (kc x 512 bytes) and the task's partial sums (64 x 512 int32) share L2;
   // split further while there are fewer than 4 tasks per thread.
   const size_t threads = static_cast<size_t>(num_threads());
-  size_t mc = std::min(round_up(m, kn.mr), round_up(64, kn.mr));
+  // With K in one block there are no partial sums to keep in L2, and with a
+  // small K a 64-row task is too little work for its fixed costs: take about
+  // 16 KiB of A rows (K = 27: ~600 rows).
+  const size_t rows_wanted = p.kc < p.k_padded ? 64 : std::max<size_t>(64, 16384 / k);
+  size_t mc = std::min(round_up(m, kn.mr), round_up(rows_wanted, kn.mr));
   size_t nc = std::min(round_up(n, kn.nr), round_up(512, kn.nr));
   auto tasks = [&] { return ((m + mc - 1) / mc) * ((n + nc - 1) / nc); };
   while (threads > 1 && tasks() < 4 * threads) {

@@ -137,16 +137,32 @@ void pack_a_6x2_avx2(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, 
   }
   for (; p < kpairs; p += 8) {
     const size_t k = 2 * p;
-    for (size_t i = 0; i < kMr; ++i) {
-      __m128i bytes;
-      if (i >= rows || k >= k_valid) {
-        bytes = _mm_setzero_si128();
-      } else if (k + 16 <= k_valid) {
-        bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i * lda + k));
-      } else {
-        bytes = load_tail(a + i * lda, k, k_valid, (rows - 1 - i) * lda + k_valid);
+    if (rows == kMr && k < k_valid && k_valid < k + 16 && k_valid >= 16 && lda >= 16) {
+      // The tail of K in 6 whole rows (K = 27: every other group): rows 0..4
+      // read on into the next row and keep n bytes, row 5 takes the 16 bytes
+      // ending at k_valid and moves them down.
+      const size_t n = k_valid - k;
+      const __m128i keep = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kKeep + 16 - n));
+      for (size_t i = 0; i + 1 < kMr; ++i) {
+        r[i] = _mm256_cvtepu8_epi16(_mm_and_si128(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i * lda + k)), keep));
       }
-      r[i] = _mm256_cvtepu8_epi16(bytes);  // dword j: the pair p + j of row i
+      const __m128i slide = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kSlide + 16 - n));
+      r[kMr - 1] = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + (kMr - 1) * lda + k_valid - 16)),
+          slide));
+    } else {
+      for (size_t i = 0; i < kMr; ++i) {
+        __m128i bytes;
+        if (i >= rows || k >= k_valid) {
+          bytes = _mm_setzero_si128();
+        } else if (k + 16 <= k_valid) {
+          bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i * lda + k));
+        } else {
+          bytes = load_tail(a + i * lda, k, k_valid, (rows - 1 - i) * lda + k_valid);
+        }
+        r[i] = _mm256_cvtepu8_epi16(bytes);  // dword j: the pair p + j of row i
+      }
     }
     transpose_6x8(r, pairs);
     sums = add_row_sums(sums, pairs);
@@ -271,8 +287,6 @@ void finish_tile(const int32_t* acc, const GemmTileOut& out) {
   }
 }
 
-alignas(32) const int32_t kZeroTile[kMr * kNr] = {};
-
 // clang-format off
 #define LOWP_S(x) #x
 #define LOWP_STR(x) LOWP_S(x)
@@ -293,17 +307,23 @@ alignas(32) const int32_t kZeroTile[kMr * kNr] = {};
 #define LOWP_KPAIR4(U) LOWP_B(U) \
   LOWP_ROW(U, 0, 0, 1) LOWP_ROW(U, 1, 2, 3) LOWP_ROW(U, 2, 4, 5) LOWP_ROW(U, 3, 6, 7)
 #define LOWP_KPAIR2(U) LOWP_B(U) LOWP_ROW(U, 0, 0, 1) LOWP_ROW(U, 1, 2, 3)
-#define LOWP_ACC(OP, I) OP " " LOWP_STR(32 * I) "(%[src]), %%ymm" #I "\n\t"
+#define LOWP_ACC(I) "vmovdqu " LOWP_STR(32 * I) "(%[src]), %%ymm" #I "\n\t"
+#define LOWP_ZERO(I) "vpxor %%xmm" #I ", %%xmm" #I ", %%xmm" #I "\n\t"
 #define LOWP_OUT(I) "vmovdqu %%ymm" #I ", " LOWP_STR(32 * I) "(%[dst])\n\t"
 // clang-format on
 
 // clang-format off
 #define LOWP_TILE(KPAIR)                                                                         \
   __asm__ volatile(                                                                              \
-      LOWP_ACC("vmovdqu", 0) LOWP_ACC("vmovdqu", 1) LOWP_ACC("vmovdqu", 2) LOWP_ACC("vmovdqu", 3) \
-      LOWP_ACC("vmovdqu", 4) LOWP_ACC("vmovdqu", 5) LOWP_ACC("vmovdqu", 6) LOWP_ACC("vmovdqu", 7) \
-      LOWP_ACC("vmovdqu", 8) LOWP_ACC("vmovdqu", 9) LOWP_ACC("vmovdqu", 10)                       \
-      LOWP_ACC("vmovdqu", 11)                                                                     \
+      "test %[src], %[src]\n\t"                                                                   \
+      "jz 4f\n\t"                                                                                 \
+      LOWP_ACC(0) LOWP_ACC(1) LOWP_ACC(2) LOWP_ACC(3) LOWP_ACC(4) LOWP_ACC(5)                    \
+      LOWP_ACC(6) LOWP_ACC(7) LOWP_ACC(8) LOWP_ACC(9) LOWP_ACC(10) LOWP_ACC(11)                  \
+      "jmp 5f\n\t"                                                                                \
+      "4:\n\t"                                                                                    \
+      LOWP_ZERO(0) LOWP_ZERO(1) LOWP_ZERO(2) LOWP_ZERO(3) LOWP_ZERO(4) LOWP_ZERO(5)              \
+      LOWP_ZERO(6) LOWP_ZERO(7) LOWP_ZERO(8) LOWP_ZERO(9) LOWP_ZERO(10) LOWP_ZERO(11)            \
+      "5:\n\t"                                                                                    \
       "test %[twos], %[twos]\n\t"                                                                 \
       "jz 2f\n\t"                                                                                 \
       "1:\n\t"                                                                                    \
@@ -331,11 +351,11 @@ void gemm_u8_6x16c2_avx2(size_t kpairs, const void* a_packed, const uint8_t* b_p
   alignas(32) int32_t tile[kMr * kNr];
   const uint8_t* a = static_cast<const uint8_t*>(a_packed);
   const uint8_t* b = b_packed;
-  const int32_t* src = acc_in != nullptr ? acc_in : kZeroTile;
+  const int32_t* src = acc_in;  // null: start from zero
   int32_t* dst = acc_out != nullptr ? acc_out : tile;
   size_t twos = kpairs / 2;
   const size_t odd = kpairs & 1;
-  // The accumulators are loaded from src (unaligned: partial sums), the
+  // The accumulators start at zero or from src (unaligned: partial sums), the
   // k-pairs run two at a time, then the odd one; the tile goes to dst. An
   // edge micro-panel of 1..4 rows runs only its rows' multiplies (M = 8 is
   // 6 + 2 rows); the other accumulators pass through unchanged.
@@ -352,6 +372,7 @@ void gemm_u8_6x16c2_avx2(size_t kpairs, const void* a_packed, const uint8_t* b_p
 
 #undef LOWP_TILE
 #undef LOWP_OUT
+#undef LOWP_ZERO
 #undef LOWP_ACC
 #undef LOWP_KPAIR2
 #undef LOWP_KPAIR4
