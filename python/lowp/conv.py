@@ -34,7 +34,7 @@ def _pair(value, name: str) -> tuple[int, int]:
     for v in items:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
             raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-        if not 1 <= v <= _MAX_EXTENT:
+        if not 1 <= int(v) <= _MAX_EXTENT:
             raise ValueError(f"{name} must be in [1, {_MAX_EXTENT}], got {value!r}")
         out.append(int(v))
     return out[0], out[1]
@@ -54,7 +54,7 @@ def _padding_spec(value, name: str):
     for v in items:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
             raise TypeError(f"{name} must hold ints, got {value!r}")
-        if not 0 <= v <= _MAX_EXTENT:
+        if not 0 <= int(v) <= _MAX_EXTENT:
             raise ValueError(f"{name} must be in [0, {_MAX_EXTENT}], got {value!r}")
     return tuple(int(v) for v in items)
 
