@@ -215,7 +215,8 @@ void gemm_task(void* ctx, size_t task) {
   Scratch& s = thread_scratch();
   // A rows from memory, gathered once for the whole task (all of K), or
   // packed by the source itself.
-  const uint8_t* a = j.a + m0 * j.lda;
+  // (With a source, j.a is null: no pointer arithmetic on it.)
+  const uint8_t* a = j.source == nullptr ? j.a + m0 * j.lda : nullptr;
   size_t lda = j.lda;
   const bool source_packs = j.source != nullptr && j.source->pack != nullptr;
   if (j.source != nullptr && !source_packs) {
@@ -225,9 +226,13 @@ void gemm_task(void* ctx, size_t task) {
     lda = j.k;
   }
   // C in place, or a task-sized block handed to the sink at the end.
-  uint8_t* c = static_cast<uint8_t*>(j.c) + (m0 * j.ldc + n0) * j.c_elem;
+  // (With a sink, j.c is null.) The block's row stride is rounded up only
+  // for alignment: edge tiles store just their valid columns.
+  uint8_t* c = nullptr;
   size_t ldc = j.ldc;
-  if (j.sink != nullptr) {
+  if (j.sink == nullptr) {
+    c = static_cast<uint8_t*>(j.c) + (m0 * j.ldc + n0) * j.c_elem;
+  } else {
     ldc = round_up(cols, 16);
     s.c_block.reserve(rows * ldc * j.c_elem);
     c = s.c_block.data();
