@@ -36,6 +36,11 @@ std::vector<int32_t> repeat_per_column(const int32_t* values, size_t count, size
   return out;
 }
 
+// The sizes of a convolution's weights (OHWI) and its strides.
+struct KernelShape {
+  size_t out_c, kh, kw, in_c, sh, sw;
+};
+
 // memcpy for the short runs of im2col (a 3-channel kernel row is 9 bytes):
 // two overlapping fixed-size copies instead of a library call.
 inline void copy_bytes(uint8_t* dst, const uint8_t* src, size_t n) {
@@ -161,8 +166,7 @@ void direct_task(void* ctx, size_t task) {
 }  // namespace
 
 // ---------------------------------------------------------------------------
-struct Conv2d::Impl {
-  size_t out_c, kh, kw, in_c, sh, sw;
+struct Conv2d::Impl : KernelShape {
   int32_t x_zero_point;
   std::unique_ptr<Gemm> gemm;
   // The direct kernel's weights and bias (conv_direct.h), when a kernel row
@@ -254,12 +258,7 @@ Conv2d::Conv2d(const uint8_t* w, size_t out_c, size_t kh, size_t kw, size_t in_c
                int32_t x_zero_point, const int32_t* bias)
     : impl_(std::make_unique<Impl>()) {
   Impl& c = *impl_;
-  c.out_c = out_c;
-  c.kh = kh;
-  c.kw = kw;
-  c.in_c = in_c;
-  c.sh = stride_h;
-  c.sw = stride_w;
+  static_cast<KernelShape&>(c) = {out_c, kh, kw, in_c, stride_h, stride_w};
   c.x_zero_point = x_zero_point;
   // B[k, o] = w[o, k] with k = (ky, kx, c): OHWI transposed.
   const size_t k = kh * kw * in_c;
@@ -285,9 +284,8 @@ void Conv2d::run(const uint8_t* x, const ConvGeometry& g, const Requantization& 
 // ---------------------------------------------------------------------------
 namespace {
 
-struct DeconvShape {
+struct DeconvShape : KernelShape {
   ConvGeometry g;
-  size_t in_c, out_c, kh, kw, sh, sw;
 };
 
 // Non-overlapping scatter: GEMM row (n, y, x), column (ky, kx, o) goes to
@@ -380,13 +378,12 @@ void col2im_row(void* ctx, size_t task) {
 
 }  // namespace
 
-struct ConvTranspose2d::Impl {
-  size_t out_c, kh, kw, in_c, sh, sw;
+struct ConvTranspose2d::Impl : KernelShape {
   bool tiled;                 // stride == kernel: no overlap, bias folded into the GEMM
   std::vector<int32_t> bias;  // [out_c], for the overlapping case (empty: none)
   std::unique_ptr<Gemm> gemm;
 
-  DeconvShape shape(const ConvGeometry& g) const { return {g, in_c, out_c, kh, kw, sh, sw}; }
+  DeconvShape shape(const ConvGeometry& g) const { return {{*this}, g}; }
 
   void run_tiled(const uint8_t* x, const ConvGeometry& g, const Requantization* rq,
                  void* out) const {
@@ -465,12 +462,7 @@ ConvTranspose2d::ConvTranspose2d(const uint8_t* w, size_t out_c, size_t kh, size
                                  const int32_t* bias)
     : impl_(std::make_unique<Impl>()) {
   Impl& c = *impl_;
-  c.out_c = out_c;
-  c.kh = kh;
-  c.kw = kw;
-  c.in_c = in_c;
-  c.sh = stride_h;
-  c.sw = stride_w;
+  static_cast<KernelShape&>(c) = {out_c, kh, kw, in_c, stride_h, stride_w};
   c.tiled = stride_h == kh && stride_w == kw;
   // B[c, (ky, kx, o)] = w[o, ky, kx, c].
   const size_t taps = kh * kw, n = taps * out_c;

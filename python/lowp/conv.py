@@ -16,7 +16,15 @@ import numpy as np
 
 from . import _checks, _core
 from .fixedpoint import Requant
-from .gemm import MAX_K, _bias, _operand_u8, _requant, _zero_points
+from .gemm import (
+    MAX_K,
+    _bias,
+    _layer_input,
+    _layer_x_dtype,
+    _operand_u8,
+    _requant,
+    _zero_points,
+)
 
 __all__ = ["Conv2d", "ConvTranspose2d", "conv2d", "conv_transpose2d"]
 
@@ -247,18 +255,13 @@ class _ConvLayer:
         requant=None,
         x_dtype=None,
     ):
-        _operand_u8(w, "w")  # a wrong weight dtype is named as such, not as x_dtype
-        w_arr = np.asarray(w)
-        x_dtype = np.dtype(w_arr.dtype if x_dtype is None else x_dtype)
-        if x_dtype not in (np.uint8, np.int8):
-            raise TypeError(f"x_dtype must be uint8 or int8, got {x_dtype}")
-        self.x_dtype = x_dtype
+        self.x_dtype = _layer_x_dtype(w, x_dtype)
         self._op = _PackedConv(
             self._transposed,
-            w_arr,
+            w,
             w_zero_point,
             x_zero_point,
-            x_dtype == np.int8,
+            self.x_dtype == np.int8,
             stride,
             padding,
             bias,
@@ -303,12 +306,7 @@ class _ConvLayer:
         return n, out_h, out_w, self._op.out_c
 
     def __call__(self, x, out=None) -> np.ndarray:
-        x_u8, x_signed = _operand_u8(x, "x")
-        if x_signed != (self.x_dtype == np.int8):
-            raise TypeError(
-                f"x must be {self.x_dtype} (this layer was built for it), got {np.asarray(x).dtype}"
-            )
-        return self._op(x_u8, out)
+        return self._op(_layer_input(x, self.x_dtype, "layer"), out)
 
     def __repr__(self) -> str:
         rq = f", requant={self.requant!r}" if self.requant is not None else ""

@@ -32,6 +32,25 @@ def _operand_u8(x, name: str) -> tuple[np.ndarray, bool]:
     raise TypeError(f"{name} must be a uint8 or int8 array, got dtype {arr.dtype}")
 
 
+def _layer_x_dtype(w, x_dtype) -> np.dtype:
+    """A packed layer's input dtype: ``x_dtype``, by default the weights'."""
+    _operand_u8(w, "w")  # a wrong weight dtype is named as such, not as x_dtype
+    dtype = np.dtype(np.asarray(w).dtype if x_dtype is None else x_dtype)
+    if dtype not in (np.uint8, np.int8):
+        raise TypeError(f"x_dtype must be uint8 or int8, got {dtype}")
+    return dtype
+
+
+def _layer_input(x, x_dtype: np.dtype, layer: str) -> np.ndarray:
+    """uint8 view of a packed layer's input, which must have the layer's dtype."""
+    x_u8, x_signed = _operand_u8(x, "x")
+    if x_signed != (x_dtype == np.int8):
+        raise TypeError(
+            f"x must be {x_dtype} (this {layer} was built for it), got {np.asarray(x).dtype}"
+        )
+    return x_u8
+
+
 def _zero_points(value, name: str, signed: bool, count: int | None) -> np.ndarray:
     """Zero point(s) in the operand's range, moved to the uint8 domain."""
     low, high = (-128, 127) if signed else (0, 255)
@@ -139,14 +158,9 @@ class Linear:
     """
 
     def __init__(self, w, w_zero_point, *, x_zero_point, bias=None, requant=None, x_dtype=None):
-        _operand_u8(w, "w")  # a wrong weight dtype is named as such, not as x_dtype
-        w_arr = np.asarray(w)
-        x_dtype = np.dtype(w_arr.dtype if x_dtype is None else x_dtype)
-        if x_dtype not in (np.uint8, np.int8):
-            raise TypeError(f"x_dtype must be uint8 or int8, got {x_dtype}")
-        self.x_dtype = x_dtype
+        self.x_dtype = _layer_x_dtype(w, x_dtype)
         self._packed = _Packed(
-            w_arr, w_zero_point, x_zero_point, x_dtype == np.int8, bias, requant, b_name="w"
+            w, w_zero_point, x_zero_point, self.x_dtype == np.int8, bias, requant, b_name="w"
         )
 
     @property
@@ -162,13 +176,7 @@ class Linear:
         return self._packed.requant
 
     def __call__(self, x, out=None) -> np.ndarray:
-        x_u8, x_signed = _operand_u8(x, "x")
-        if x_signed != (self.x_dtype == np.int8):
-            raise TypeError(
-                f"x must be {self.x_dtype} (this Linear was built for it), got "
-                f"{np.asarray(x).dtype}"
-            )
-        return self._packed(x_u8, out, "x")
+        return self._packed(_layer_input(x, self.x_dtype, "Linear"), out, "x")
 
     def __repr__(self) -> str:
         rq = f", requant={self.requant!r}" if self.requant is not None else ""

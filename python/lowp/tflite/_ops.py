@@ -265,6 +265,35 @@ def _bias(op: Op, position: int, channels: int) -> np.ndarray | None:
 # Convolutions and fully connected
 
 
+def _conv_layer(
+    op: Op,
+    layer: Callable[..., Any],
+    x: TensorSpec,
+    w: TensorSpec,
+    wdata: np.ndarray,
+    out: TensorSpec,
+    opt: Any,
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    bias_position: int,
+) -> Any:
+    """A packed lowp convolution (CONV_2D or TRANSPOSE_CONV) with TFLite's
+    fixed-point output stage and fused activation clamp."""
+    lo, hi = op.activation_range(opt.FusedActivationFunction(), out)
+    requant = _fixed_requant(op, _real_multiplier(op, x, w, out), out, lo, hi)
+    cout = w.shape[0]
+    return op.build(
+        layer,
+        np.ascontiguousarray(_to_u8(wdata)),
+        _weights_zero_point(op, w, cout),
+        x_zero_point=_zp_u8(x),
+        stride=stride,
+        padding=padding,
+        bias=_bias(op, bias_position, cout),
+        requant=requant,
+    )
+
+
 class Conv2D(Op):
     name = "CONV_2D"
 
@@ -298,17 +327,8 @@ class Conv2D(Op):
         if oh < 1 or ow < 1:
             raise self.fail(f"a {kh}x{kw} filter does not fit the input {h}x{wd}")
         self.check_shape(out, (n, oh, ow, cout))
-        lo, hi = self.activation_range(opt.FusedActivationFunction(), out)
-        requant = _fixed_requant(self, _real_multiplier(self, x, w, out), out, lo, hi)
-        self.layer = self.build(
-            lowp.Conv2d,
-            np.ascontiguousarray(_to_u8(wdata)),
-            _weights_zero_point(self, w, cout),
-            x_zero_point=_zp_u8(x),
-            stride=(sh, sw),
-            padding=(top, bottom, left, right),
-            bias=_bias(self, 2, cout),
-            requant=requant,
+        self.layer = _conv_layer(
+            self, lowp.Conv2d, x, w, wdata, out, opt, (sh, sw), (top, bottom, left, right), 2
         )
 
     def run(self, values: list[Any]) -> None:
@@ -360,17 +380,17 @@ class TransposeConv(Op):
                 )
             crops.append((before, after))
         (top, bottom), (left, right) = crops
-        lo, hi = self.activation_range(opt.FusedActivationFunction(), out)
-        requant = _fixed_requant(self, _real_multiplier(self, x, w, out), out, lo, hi)
-        self.layer = self.build(
+        self.layer = _conv_layer(
+            self,
             lowp.ConvTranspose2d,
-            np.ascontiguousarray(_to_u8(wdata)),
-            _weights_zero_point(self, w, cout),
-            x_zero_point=_zp_u8(x),
-            stride=(sh, sw),
-            padding=(top, bottom, left, right),
-            bias=_bias(self, 3, cout),
-            requant=requant,
+            x,
+            w,
+            wdata,
+            out,
+            opt,
+            (sh, sw),
+            (top, bottom, left, right),
+            3,
         )
         self.inputs = [self.inputs[2]]  # the only run-time input
 
