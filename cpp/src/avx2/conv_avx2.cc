@@ -23,13 +23,7 @@ inline __m256i load8(const int32_t* p) {
 
 inline MulQuantLanes lanes_at(const ChannelParams& ch, size_t c) {
   if (ch.period == 1) return avx2::broadcast_lanes(ch.multiplier[0], ch.shift[0]);
-  const __m256i m = load8(ch.multiplier + c);
-  return {m,
-          _mm256_srli_epi64(m, 32),
-          load8(ch.left + c),
-          load8(ch.right + c),
-          load8(ch.round_mask + c),
-          load8(ch.round_half + c)};
+  return avx2::load_lanes(ch, c);
 }
 
 inline __m256i requant8(__m256i v, const ChannelParams& ch, const MulQuantLanes& l) {

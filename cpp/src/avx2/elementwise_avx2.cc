@@ -23,17 +23,6 @@ inline __m256i load8(const int32_t* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
-// Lanes for channels [c, c + 8) of the derived tables.
-inline MulQuantLanes load_lanes(const ChannelParams& ch, size_t c) {
-  const __m256i m = load8(ch.multiplier + c);
-  return {m,
-          _mm256_srli_epi64(m, 32),
-          load8(ch.left + c),
-          load8(ch.right + c),
-          load8(ch.round_mask + c),
-          load8(ch.round_half + c)};
-}
-
 // Requantizes acc[0, len): per tensor (kPerTensor, `lanes` used everywhere)
 // or one row of channels starting at channel 0. A tail of less than 32
 // elements takes the scalar definition.
@@ -46,7 +35,7 @@ void requant_run(const int32_t* acc, size_t len, const ChannelParams& ch,
     __m256i v[4];
     for (int k = 0; k < 4; ++k) {
       v[k] = avx2::mulquant<kLeft, kRight>(load8(acc + j + 8 * k),
-                                           kPerTensor ? lanes : load_lanes(ch, j + 8 * k));
+                                           kPerTensor ? lanes : avx2::load_lanes(ch, j + 8 * k));
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), clamp(v[0], v[1], v[2], v[3]));
   }
@@ -94,7 +83,7 @@ void mulquant_run(const int32_t* x, size_t len, const ChannelParams& ch, const M
   for (; j + 8 <= len; j += 8) {
     _mm256_storeu_si256(
         reinterpret_cast<__m256i*>(out + j),
-        avx2::mulquant<kLeft, kRight>(load8(x + j), kPerTensor ? lanes : load_lanes(ch, j)));
+        avx2::mulquant<kLeft, kRight>(load8(x + j), kPerTensor ? lanes : avx2::load_lanes(ch, j)));
   }
   for (; j < len; ++j) {
     const size_t c = kPerTensor ? 0 : j;

@@ -13,7 +13,10 @@
 
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
+
+#include "../kernels.h"
 
 namespace lowp {
 namespace avx2 {
@@ -61,6 +64,20 @@ static inline MulQuantLanes broadcast_lanes(int32_t m, int32_t shift) {
   return {
       _mm256_set1_epi32(m),     _mm256_set1_epi32(m),    _mm256_set1_epi32(shift > 0 ? shift : 0),
       _mm256_set1_epi32(right), _mm256_set1_epi32(mask), _mm256_set1_epi32(mask >> 1)};
+}
+
+// Lanes for channels [c, c + 8) of per-channel tables (ChannelParams).
+static inline MulQuantLanes load_lanes(const ChannelParams& ch, size_t c) {
+  const auto load = [](const int32_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  };
+  const __m256i m = load(ch.multiplier + c);
+  return {m,
+          _mm256_srli_epi64(m, 32),
+          load(ch.left + c),
+          load(ch.right + c),
+          load(ch.round_mask + c),
+          load(ch.round_half + c)};
 }
 
 // kLeft / kRight: whether any lane shifts left / right. Without them the

@@ -265,16 +265,7 @@ void finish_tile(const int32_t* acc, const GemmTileOut& out) {
   if (rq.period == 1) {
     lanes[0] = lanes[1] = avx2::broadcast_lanes(rq.multiplier[0], rq.shift[0]);
   } else {
-    for (int h = 0; h < 2; ++h) {
-      const size_t c = out.requant_column + 8 * h;
-      const __m256i m = load(rq.multiplier + c);
-      lanes[h] = {m,
-                  _mm256_srli_epi64(m, 32),
-                  load(rq.left + c),
-                  load(rq.right + c),
-                  load(rq.round_mask + c),
-                  load(rq.round_half + c)};
-    }
+    for (int h = 0; h < 2; ++h) lanes[h] = avx2::load_lanes(rq, out.requant_column + 8 * h);
   }
   if (rq.any_left && rq.any_right) {
     store_u8<true, true>(v, lanes[0], lanes[1], out);
