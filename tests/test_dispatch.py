@@ -18,8 +18,21 @@ def test_cpu_info_fields():
     assert info["path"] in info["paths"]
     assert info["threads"] == lowp.get_num_threads() >= 1
     assert isinstance(info["features"], list)
-    if "avx2" in info["features"] and "fma" in info["features"] and "os_ymm" in info["features"]:
-        assert "avx2" in info["paths"]
+    assert isinstance(info["model"], str)
+    features = set(info["features"])
+    if info["arch"] == "x86_64":
+        avx2 = {"avx", "avx2", "fma", "os_ymm"} <= features
+        assert ("avx2" in info["paths"]) == avx2
+        avx512 = avx2 and {"avx512f", "avx512bw", "avx512vl", "os_zmm"} <= features
+        assert ("avx512_vnni" in info["paths"]) == (avx512 and "avx512_vnni" in features)
+        assert ("avx_vnni" in info["paths"]) == (avx2 and "avx_vnni" in features)
+
+
+def test_paths_are_ordered_by_preference():
+    order = ["scalar", "avx2", "avx_vnni", "avx512_vnni", "neon", "neon_dot"]
+    paths = lowp.cpu_info()["paths"]
+    assert paths[0] == "scalar"
+    assert paths == sorted(paths, key=order.index)
 
 
 def test_best_path_is_the_default():

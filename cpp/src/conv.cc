@@ -18,6 +18,8 @@
 #include <cstddef>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #include "conv_direct.h"
@@ -152,7 +154,7 @@ void im2col_pack(const void* ctx, const GemmKernel& kn, size_t row, size_t rows,
 }
 
 struct DirectTasks {
-  DirectConvFn fn;
+  const DirectConvKernel* kernel;
   const DirectConvJob* job;
   size_t pixels, per_task;
 };
@@ -160,7 +162,7 @@ struct DirectTasks {
 void direct_task(void* ctx, size_t task) {
   const DirectTasks& t = *static_cast<const DirectTasks*>(ctx);
   const size_t begin = task * t.per_task;
-  t.fn(*t.job, begin, std::min(t.pixels, begin + t.per_task));
+  t.kernel->run(*t.job, begin, std::min(t.pixels, begin + t.per_task));
 }
 
 }  // namespace
@@ -169,43 +171,44 @@ void direct_task(void* ctx, size_t task) {
 struct Conv2d::Impl : KernelShape {
   int32_t x_zero_point;
   std::unique_ptr<Gemm> gemm;
-  // The direct kernel's weights and bias (conv_direct.h), when a kernel row
-  // is narrow enough; used on paths that have the kernel.
-  std::vector<int16_t> direct_weights;
-  std::vector<int32_t> direct_bias;
-  size_t direct_groups = 0;
+  // The weights as given, for the direct kernels (conv_direct.h), and each
+  // kernel's packed copy, made when a path that has one first runs (the
+  // active path's at creation). A null packed copy: the kernel declined.
+  std::vector<uint8_t> w;
+  std::vector<int32_t> w_zero_point, bias;
+  mutable std::mutex mutex;
+  mutable std::vector<std::pair<const DirectConvKernel*, std::unique_ptr<DirectConvPacked>>> direct;
 
-  void prepare_direct(const uint8_t* w, const int32_t* w_zero_point, size_t w_zero_point_count,
-                      const int32_t* bias) {
-    const size_t run = kw * in_c, pairs = (run + 1) / 2;
-    if (run > kDirectConvMaxRow || kh * pairs > kDirectConvMaxPairs) return;
-    direct_groups = (out_c + kDirectConvGroup - 1) / kDirectConvGroup;
-    direct_groups = (direct_groups + 3) / 4 * 4;
-    direct_weights.assign(direct_groups * kh * pairs * 16, 0);
-    direct_bias.assign(direct_groups * kDirectConvGroup, 0);
-    for (size_t o = 0; o < out_c; ++o) {
-      const int32_t zp = w_zero_point[w_zero_point_count == 1 ? 0 : o];
-      const size_t group = o / kDirectConvGroup, lane = o % kDirectConvGroup;
-      if (bias != nullptr) direct_bias[o] = bias[o];
-      for (size_t ky = 0; ky < kh; ++ky) {
-        for (size_t i = 0; i < run; ++i) {
-          const size_t pair = i / 2, half = i % 2;
-          direct_weights[((group * kh + ky) * pairs + pair) * 16 + lane * 2 + half] =
-              static_cast<int16_t>(w[(o * kh + ky) * run + i] - zp);
-        }
-      }
+  const DirectConvPacked* direct_for(const DirectConvKernel& kernel) const {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const auto& d : direct) {
+      if (d.first == &kernel) return d.second.get();
     }
+    const DirectConvWeights weights = {w.data(),
+                                       out_c,
+                                       kh,
+                                       kw,
+                                       in_c,
+                                       w_zero_point.data(),
+                                       w_zero_point.size(),
+                                       x_zero_point,
+                                       bias.empty() ? nullptr : bias.data()};
+    auto packed = std::make_unique<DirectConvPacked>();
+    if (!kernel.prepare(weights, packed.get())) packed.reset();
+    direct.emplace_back(&kernel, std::move(packed));
+    return direct.back().second.get();
   }
 
   bool run_direct(const uint8_t* x, const ConvGeometry& g, const Requantization* rq,
                   void* out) const {
-    const DirectConvFn fn = active_kernels().direct_conv;
-    if (fn == nullptr || direct_weights.empty()) return false;
+    const DirectConvKernel* kernel = active_kernels().direct_conv;
+    if (kernel == nullptr) return false;
+    const DirectConvPacked* packed = direct_for(*kernel);
+    if (packed == nullptr) return false;
     std::unique_ptr<ChannelTables> tables;
     if (rq != nullptr) {
-      tables =
-          std::make_unique<ChannelTables>(rq->multiplier, rq->shift, rq->count,
-                                          rq->count == 1 ? 1 : direct_groups * kDirectConvGroup);
+      tables = std::make_unique<ChannelTables>(rq->multiplier, rq->shift, rq->count,
+                                               rq->count == 1 ? 1 : packed->channels);
     }
     DirectConvJob job;
     job.x = x;
@@ -217,9 +220,7 @@ struct Conv2d::Impl : KernelShape {
     job.sh = sh;
     job.sw = sw;
     job.x_zero_point = x_zero_point;
-    job.weights = direct_weights.data();
-    job.groups = direct_groups;
-    job.bias = direct_bias.data();
+    job.packed = packed;
     job.out_c = out_c;
     job.requant = tables ? &tables->params() : nullptr;
     job.zero_point = rq ? rq->zero_point : 0;
@@ -227,7 +228,7 @@ struct Conv2d::Impl : KernelShape {
     job.qmax = rq ? rq->qmax : 255;
     job.out = out;
     const size_t pixels = g.batch * g.out_h * g.out_w;
-    DirectTasks tasks = {fn, &job, pixels, 256};
+    DirectTasks tasks = {kernel, &job, pixels, 256};
     parallel_for((pixels + tasks.per_task - 1) / tasks.per_task, direct_task, &tasks);
     return true;
   }
@@ -267,7 +268,10 @@ Conv2d::Conv2d(const uint8_t* w, size_t out_c, size_t kh, size_t kw, size_t in_c
     for (size_t i = 0; i < k; ++i) b[i * out_c + o] = w[o * k + i];
   c.gemm = std::make_unique<Gemm>(b.data(), k, out_c, out_c, w_zero_point, w_zero_point_count,
                                   x_zero_point, bias);
-  c.prepare_direct(w, w_zero_point, w_zero_point_count, bias);
+  c.w.assign(w, w + out_c * k);
+  c.w_zero_point.assign(w_zero_point, w_zero_point + w_zero_point_count);
+  if (bias != nullptr) c.bias.assign(bias, bias + out_c);
+  if (const DirectConvKernel* direct = active_kernels().direct_conv) c.direct_for(*direct);
 }
 
 Conv2d::~Conv2d() = default;

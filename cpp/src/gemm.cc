@@ -40,11 +40,11 @@ class AlignedBuffer {
   size_t size_ = 0;
 };
 
-// Padding of per-column arrays: a whole panel of the widest kernel.
-constexpr size_t kColumnPad = 64;
-
 struct PackedB {
   const GemmKernel* kernel;
+  // The zero points the kernel's row correction uses: b_zp, or b_zp - 128
+  // where the kernel stores B as int8 (b_flip 0x80). [n_padded]
+  std::vector<int32_t> b_zero_point;
   size_t k_padded;  // K rounded up to the kernel's k-group
   size_t kc;        // k values per cache block (the last block may be shorter)
   size_t panels;    // panels of nr columns
@@ -66,10 +66,12 @@ size_t balanced_kc(size_t k_padded, const GemmKernel& kn) {
 }
 
 // B[k][n] -> K blocks; in a block, panels of nr columns; in a panel, groups
-// of kr k values; in a group, nr columns of kr consecutive k values. Missing
-// values are zero.
+// of kr k values; in a group, nr columns of kr consecutive k values, each
+// byte XORed with the kernel's b_flip. Missing values are zero: they meet
+// zero A values (padded k) or land in columns that are never stored.
 void pack_b(const uint8_t* b, size_t k, size_t n, size_t ldb, const GemmKernel& kn, PackedB* out) {
   out->kernel = &kn;
+  const uint8_t flip = kn.b_flip;
   out->k_padded = round_up(std::max<size_t>(k, 1), kn.kr);
   out->kc = balanced_kc(out->k_padded, kn);
   out->panels = (n + kn.nr - 1) / kn.nr;
@@ -83,7 +85,7 @@ void pack_b(const uint8_t* b, size_t k, size_t n, size_t ldb, const GemmKernel& 
       uint8_t* row = const_cast<uint8_t*>(out->panel(k0, p)) + group * kn.nr * kn.kr + within;
       const uint8_t* src = b + kk * ldb + p * kn.nr;
       const size_t cols = std::min(kn.nr, n - p * kn.nr);
-      for (size_t c = 0; c < cols; ++c) row[c * kn.kr] = src[c];
+      for (size_t c = 0; c < cols; ++c) row[c * kn.kr] = src[c] ^ flip;
     }
   }
 }
@@ -106,18 +108,27 @@ struct Gemm::Impl {
   std::vector<uint8_t> b;                         // the weights as given, to pack for another path
   std::vector<int32_t> col_offset, b_zero_point;  // [n_padded]
   bool b_zero_point_uniform = true;
+  // One packed copy per kernel (paths that share a kernel share it), made
+  // when a path first runs; the active path's at creation.
   mutable std::mutex mutex;
-  mutable std::unique_ptr<PackedB> packed[kNumPaths];
+  mutable std::vector<std::unique_ptr<PackedB>> packed;
 
   const PackedB& packed_for(Path path) const {
+    const GemmKernel& kn = *kernels_of(path).gemm;
     std::lock_guard<std::mutex> lock(mutex);
-    std::unique_ptr<PackedB>& slot = packed[static_cast<int>(path)];
-    if (!slot) {
-      auto p = std::make_unique<PackedB>();
-      pack_b(b.data(), k, n, n, *kernels_of(path).gemm, p.get());
-      slot = std::move(p);
+    for (const auto& p : packed) {
+      if (p->kernel == &kn) return *p;
     }
-    return *slot;
+    {
+      auto p = std::make_unique<PackedB>();
+      pack_b(b.data(), k, n, n, kn, p.get());
+      // (B ^ 0x80) as int8 is B - 128: sum A B = sum A (B - 128) + 128 rowsum(A).
+      const int32_t zp_shift = kn.b_flip == 0x80 ? 128 : 0;
+      p->b_zero_point = b_zero_point;
+      for (size_t j = 0; j < n; ++j) p->b_zero_point[j] -= zp_shift;
+      packed.push_back(std::move(p));
+    }
+    return *packed.back();
   }
 
   void run(const GemmCall& call) const;
@@ -129,7 +140,8 @@ Gemm::Gemm(const uint8_t* b, size_t k, size_t n, size_t ldb, const int32_t* b_ze
   Impl& g = *impl_;
   g.k = k;
   g.n = n;
-  g.n_padded = round_up(std::max<size_t>(n, 1), kColumnPad);
+  // Per-column arrays reach a whole panel past any column a panel starts at.
+  g.n_padded = round_up(n + kMaxNr, kMaxNr);
   g.a_zero_point = a_zero_point;
   g.b.resize(k * n);
   for (size_t kk = 0; kk < k; ++kk) std::memcpy(&g.b[kk * n], b + kk * ldb, n);
@@ -330,7 +342,7 @@ void Gemm::Impl::run(const GemmCall& call) const {
   job.lda = call.lda;
   job.ldc = call.ldc;
   job.col_offset = col_offset.data();
-  job.b_zero_point = b_zero_point.data();
+  job.b_zero_point = p.b_zero_point.data();
   job.b_zero_point_uniform = b_zero_point_uniform;
   job.requant = tables ? &tables->params() : nullptr;
   job.zero_point = rq ? rq->zero_point : 0;

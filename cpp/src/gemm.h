@@ -67,10 +67,24 @@ struct GemvB {
 using GemvFn = void (*)(const uint8_t* a, size_t k, const GemvB& b, size_t p0, size_t p1,
                         const GemmTileOut* out);
 
+// Widest panel any kernel may declare: per-column tables are padded by this
+// much so that a kernel may read nr entries from any panel's first column.
+constexpr size_t kMaxNr = 64;
+
+// A GEMM kernel declares everything the driver needs to pack for it:
+// its tile, its A packer, and how its B panels are stored. B panels are
+// laid out generically (gemm.cc pack_b): per group of kr k values, nr
+// columns of kr consecutive k bytes each, K padded with zeros. b_flip is
+// XORed into every stored B byte: 0x80 stores B - 128 as int8, for the u8 x
+// s8 dot products (vpdpbusd); the packer then folds the -128 into the
+// per-column zero points it hands the kernel (b_zp - 128), which keeps the
+// result exact modulo 2^32 (DESIGN.md section 6).
 struct GemmKernel {
-  size_t mr, nr, kr;     // tile and k-group sizes
+  const char* name;      // microkernel name, e.g. "gemm_u8_6x16c2_avx2"
+  size_t mr, nr, kr;     // tile and k-group sizes (nr <= kMaxNr)
   size_t a_bytes_per_k;  // packed A bytes per k value of one micro-panel
   size_t kc;             // k values per cache block (a multiple of kr)
+  uint8_t b_flip;        // 0, or 0x80 for kernels that read B as int8
   GemmPackAFn pack_a;
   GemmUkernelFn ukernel;
   GemvFn gemv;  // optional M = 1 kernel (null: use ukernel)
@@ -117,13 +131,6 @@ static void gemm_pack_a_compact(const uint8_t* a, size_t lda, size_t rows, size_
   }
 }
 
-const GemmKernel& scalar_gemm_kernel();
-#if defined(__x86_64__) || defined(_M_X64)
-const GemmKernel& avx2_gemm_kernel();
-#endif
-#if defined(__aarch64__)
-const GemmKernel& neon_gemm_kernel();
-const GemmKernel& neon_dot_gemm_kernel();
-#endif
+const GemmKernel& scalar_gemm_kernel();  // scalar/gemm_scalar.cc
 
 }  // namespace lowp

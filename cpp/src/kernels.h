@@ -56,28 +56,22 @@ using MulQuantS32Fn = void (*)(const int32_t* x, size_t n, const ChannelParams& 
 using QuantizeF32Fn = bool (*)(const float* x, size_t n, float scale, float zero_point, float qmin,
                                float qmax, uint8_t flip, uint8_t* out);
 
-struct GemmKernel;     // gemm.h
-struct DirectConvJob;  // conv_direct.h
-using DirectConvFn = void (*)(const DirectConvJob& job, size_t begin, size_t end);
+struct GemmKernel;        // gemm.h
+struct DirectConvKernel;  // conv_direct.h
 
+// One path's kernels. An entry a path leaves null is filled from the path
+// it inherits from (paths.h); after that only direct_conv may be null (the
+// convolution then takes the GEMM route).
 struct KernelTable {
-  RequantU8Fn requant_u8;
-  MulQuantS32Fn mulquant_s32;
-  QuantizeF32Fn quantize_f32;
-  const GemmKernel* gemm;
-  DirectConvFn direct_conv = nullptr;  // optional: narrow-row convolutions (conv_direct.h)
+  RequantU8Fn requant_u8 = nullptr;
+  MulQuantS32Fn mulquant_s32 = nullptr;
+  QuantizeF32Fn quantize_f32 = nullptr;
+  const GemmKernel* gemm = nullptr;
+  const DirectConvKernel* direct_conv = nullptr;  // narrow-row convolutions
 };
 
-const KernelTable& scalar_kernels();
-#if defined(__x86_64__) || defined(_M_X64)
-const KernelTable& avx2_kernels();
-#endif
-#if defined(__aarch64__)
-const KernelTable& neon_kernels();
-const KernelTable& neon_dot_kernels();
-#endif
-
-// The table of a path (which must be available) and of the active path.
+// The (resolved) table of a path, which must be registered, and of the
+// active path.
 const KernelTable& kernels_of(Path path);
 const KernelTable& active_kernels();
 

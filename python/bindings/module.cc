@@ -43,6 +43,7 @@ py::dict cpu_info() {
   const lowp::CpuInfo info = lowp::cpu_info();
   py::dict d;
   d["arch"] = info.arch;
+  d["model"] = info.model;
   d["features"] = info.features;
   return d;
 }

@@ -14,7 +14,8 @@ from . import _core
 
 
 def cpu_info() -> dict[str, Any]:
-    """arch, CPU features, the paths this CPU can run, the active path, threads."""
+    """arch, CPU model, features, the paths this CPU can run (most portable first),
+    the active path, threads."""
     info = dict(_core.cpu_info())
     info["paths"] = list(_core.available_paths())
     info["path"] = _core.get_path()
@@ -23,7 +24,8 @@ def cpu_info() -> dict[str, Any]:
 
 
 def get_path() -> str:
-    """The ISA path kernels run on now: "scalar", "avx2", "neon" or "neon_dot"."""
+    """The ISA path kernels run on now: "scalar", "avx2", "avx_vnni", "avx512_vnni",
+    "neon" or "neon_dot" (those this build has and this CPU runs)."""
     return _core.get_path()
 
 

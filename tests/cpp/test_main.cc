@@ -3,7 +3,18 @@
 #include <cstdio>
 #include <vector>
 
+#include "lowp/lowp.h"
+#include "paths.h"
 #include "test_util.h"
+
+// The SIMDe builds of ISA folders this CPU may lack (cmake/lowp_isa.cmake).
+namespace lowp {
+namespace simde_build {
+#define LOWP_PATH(name) const PathEntry& path_entry_##name();
+#include "lowp_simde_paths.inc"
+#undef LOWP_PATH
+}  // namespace simde_build
+}  // namespace lowp
 
 namespace lowp_test {
 
@@ -19,6 +30,12 @@ int g_failures = 0;
 }  // namespace lowp_test
 
 int main() {
+#define LOWP_PATH(name) lowp::register_test_path(&lowp::simde_build::path_entry_##name());
+#include "lowp_simde_paths.inc"
+#undef LOWP_PATH
+  std::printf("paths:");
+  for (lowp::Path p : lowp::available_paths()) std::printf(" %s", lowp::path_name(p));
+  std::printf(" (default %s)\n", lowp::path_name(lowp::active_path()));
   int passed = 0, failed = 0;
   for (const auto& test : lowp_test::registry()) {
     const int before = lowp_test::g_failures;

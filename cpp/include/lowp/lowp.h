@@ -14,13 +14,19 @@ namespace lowp {
 
 // ---------------------------------------------------------------------------
 // Paths (ISA variants). One build carries every path its architecture can
-// have; the best one the running CPU supports is picked on first use.
-enum class Path : int { kScalar = 0, kAvx2 = 1, kNeon = 2, kNeonDot = 3 };
-constexpr int kNumPaths = 4;
+// have (each registered by its folder, cpp/src/paths.h); the best one the
+// running CPU supports is picked on first use. A Path is an index into the
+// registry: scalar is always 0, the others are found by name.
+enum class Path : int { kScalar = 0 };
+constexpr int kMaxPaths = 16;
 
 const char* path_name(Path path);
-// Parses "scalar", "avx2", "neon", "neon_dot". Returns false for other names.
+// Parses a registered path's name ("scalar", "avx2", "avx_vnni",
+// "avx512_vnni", "neon", "neon_dot", ... as built). Returns false for other
+// names.
 bool path_from_name(const std::string& name, Path* path);
+// Every registered path of this build, available or not.
+std::vector<Path> registered_paths();
 
 // Paths this CPU (and OS) can run, best last.
 std::vector<Path> available_paths();
@@ -32,7 +38,8 @@ bool set_active_path(Path path);
 
 struct CpuInfo {
   std::string arch;                   // "x86_64", "aarch64" or "other"
-  std::vector<std::string> features;  // e.g. "avx2", "fma", "asimddp"
+  std::string model;                  // the CPU's brand string, where it has one
+  std::vector<std::string> features;  // e.g. "avx2", "fma", "avx512_vnni", "asimddp"
 };
 CpuInfo cpu_info();
 

@@ -1,9 +1,14 @@
-// AVX2 direct convolution for narrow kernel rows (conv_direct.h): output
-// pixels in blocks of 8 / G, output channels in chunks of G groups of 8, so
-// that the 8 accumulators, G weight vectors and a broadcast fit the 16
-// registers. Per kernel row and pixel the input row is loaded once, widened
-// and zero-point shifted; per pair of values it is broadcast and multiplied
-// with the G weight vectors (vpmaddwd: exact, see conv_direct.h).
+// AVX2 direct convolution for narrow kernel rows (conv_direct.h), for kernel
+// rows of at most 16 bytes and at most 64 pairs of values in all. It loads
+// each kernel row of the input once per output pixel as 16 int16 values
+// (x - x_zp), broadcasts them pair by pair and multiplies them with weights
+// prepared once as (w - w_zp) int16 pairs (vpmaddwd): |x - x_zp| and
+// |w - w_zp| are at most 255, so a pair sums to at most 2 * 255^2 and no
+// zero-point corrections are needed afterwards.
+//
+// Output pixels in blocks of 8 / G, output channels in chunks of G groups of
+// 8, so that the 8 accumulators, G weight vectors and a broadcast fit the 16
+// registers.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -16,6 +21,37 @@ namespace lowp {
 namespace {
 
 using avx2::MulQuantLanes;
+
+constexpr size_t kMaxRow = 16;    // bytes of one kernel row (one 16-byte load)
+constexpr size_t kMaxPairs = 64;  // pairs of values over all kernel rows
+constexpr size_t kGroup = 8;      // output channels per int32 vector
+
+// Weights: for each group of 8 output channels, for each kernel row ky, for
+// each pair p < P = ceil(kw in_c / 2), int16 lanes [o][2]: (w - w_zp) of
+// kernel-row values 2p and 2p + 1 (zero past kw in_c and past out_c). The
+// number of groups is a multiple of 4; bias is padded to match.
+bool prepare_direct_avx2(const DirectConvWeights& w, DirectConvPacked* out) {
+  const size_t run = w.kw * w.in_c, pairs = (run + 1) / 2;
+  if (run > kMaxRow || w.kh * pairs > kMaxPairs) return false;
+  const size_t groups = (w.out_c + 4 * kGroup - 1) / (4 * kGroup) * 4;
+  std::vector<int16_t> weights(groups * w.kh * pairs * 16, 0);
+  out->channels = groups * kGroup;
+  out->bias.assign(out->channels, 0);
+  for (size_t o = 0; o < w.out_c; ++o) {
+    const int32_t zp = w.w_zero_point[w.w_zero_point_count == 1 ? 0 : o];
+    const size_t group = o / kGroup, lane = o % kGroup;
+    if (w.bias != nullptr) out->bias[o] = w.bias[o];
+    for (size_t ky = 0; ky < w.kh; ++ky) {
+      for (size_t i = 0; i < run; ++i) {
+        weights[((group * w.kh + ky) * pairs + i / 2) * 16 + lane * 2 + i % 2] =
+            static_cast<int16_t>(w.w[(o * w.kh + ky) * run + i] - zp);
+      }
+    }
+  }
+  out->data.resize(weights.size() * sizeof(int16_t));
+  std::memcpy(out->data.data(), weights.data(), out->data.size());
+  return true;
+}
 
 inline __m256i load8(const int32_t* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
@@ -65,14 +101,14 @@ void direct_conv_chunk(const DirectConvJob& j, size_t begin, size_t end, size_t 
   constexpr size_t kPixels = 8 / G;
   const ConvGeometry& g = j.g;
   const size_t pairs = (j.kw * j.in_c + 1) / 2, taps = j.kh * pairs;
-  const size_t ch0 = group0 * kDirectConvGroup;
-  const size_t channels = std::min(G * kDirectConvGroup, j.out_c - ch0);
+  const size_t ch0 = group0 * kGroup;
+  const size_t channels = std::min(G * kGroup, j.out_c - ch0);
   const size_t group_stride = taps * 16;  // int16 values per weight group
   const __m256i zp16 = _mm256_set1_epi16(static_cast<int16_t>(j.x_zero_point));
   __m256i bias[G];
   MulQuantLanes lanes[G];
   for (size_t gi = 0; gi < G; ++gi) {
-    bias[gi] = load8(j.bias + ch0 + gi * 8);
+    bias[gi] = load8(j.packed->bias.data() + ch0 + gi * 8);
     lanes[gi] =
         j.requant != nullptr ? lanes_at(*j.requant, ch0 + gi * 8) : avx2::broadcast_lanes(0, 0);
   }
@@ -80,7 +116,7 @@ void direct_conv_chunk(const DirectConvJob& j, size_t begin, size_t end, size_t 
   // Each pixel's kernel rows, back to back: pair t of the flattened (ky, p)
   // loop at rows[i][2 t]. A row is stored whole (16 values); the next one
   // overwrites its tail past the row's pairs.
-  alignas(32) int16_t rows[kPixels][2 * kDirectConvMaxPairs + 16];
+  alignas(32) int16_t rows[kPixels][2 * kMaxPairs + 16];
   // Coordinates of the next pixel, stepped rather than divided per pixel.
   size_t n = begin / (g.out_h * g.out_w), oy = begin / g.out_w % g.out_h, ox = begin % g.out_w;
   for (size_t p0 = begin; p0 < end; p0 += kPixels) {
@@ -118,7 +154,8 @@ void direct_conv_chunk(const DirectConvJob& j, size_t begin, size_t end, size_t 
     }
     // One flat loop over every pair of every kernel row: the accumulators
     // stay in registers throughout.
-    const int16_t* w = j.weights + group0 * group_stride;
+    const int16_t* w =
+        reinterpret_cast<const int16_t*>(j.packed->data.data()) + group0 * group_stride;
     for (size_t t = 0; t < taps; ++t, w += 16) {
       __m256i wv[G];
       for (size_t gi = 0; gi < G; ++gi)
@@ -168,10 +205,8 @@ void direct_conv_chunk(const DirectConvJob& j, size_t begin, size_t end, size_t 
   }
 }
 
-}  // namespace
-
 void direct_conv_avx2(const DirectConvJob& j, size_t begin, size_t end) {
-  const size_t used = (j.out_c + kDirectConvGroup - 1) / kDirectConvGroup;
+  const size_t used = (j.out_c + kGroup - 1) / kGroup;
   if (used == 1) {
     direct_conv_chunk<1>(j, begin, end, 0);
   } else if (used == 2) {
@@ -179,6 +214,13 @@ void direct_conv_avx2(const DirectConvJob& j, size_t begin, size_t end) {
   } else {
     for (size_t g0 = 0; g0 < used; g0 += 4) direct_conv_chunk<4>(j, begin, end, g0);
   }
+}
+
+}  // namespace
+
+const DirectConvKernel& avx2_direct_conv_kernel() {
+  static const DirectConvKernel kernel = {prepare_direct_avx2, direct_conv_avx2};
+  return kernel;
 }
 
 }  // namespace lowp

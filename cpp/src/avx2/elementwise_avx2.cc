@@ -11,8 +11,9 @@
 #include "../conv_direct.h"
 #include "../fixedpoint_scalar.h"
 #include "../gemm.h"
-#include "../kernels.h"
+#include "../paths.h"
 #include "fixedpoint_avx2.h"
+#include "kernels_avx2.h"
 
 namespace lowp {
 namespace {
@@ -156,10 +157,18 @@ bool quantize_f32_u8_avx2(const float* x, size_t n, float scale, float zero_poin
 
 }  // namespace
 
-const KernelTable& avx2_kernels() {
-  static const KernelTable table = {requant_q31_u8_avx2, mulquant_q31_s32_avx2,
-                                    quantize_f32_u8_avx2, &avx2_gemm_kernel(), direct_conv_avx2};
-  return table;
+namespace native {
+
+// AVX2 + FMA: every kernel of the table.
+const PathEntry& path_entry_avx2() {
+  static const PathEntry entry = {"avx2",
+                                  10,
+                                  kFeatureAvx2,
+                                  "scalar",
+                                  {requant_q31_u8_avx2, mulquant_q31_s32_avx2, quantize_f32_u8_avx2,
+                                   &avx2_gemm_kernel(), &avx2_direct_conv_kernel()}};
+  return entry;
 }
 
+}  // namespace native
 }  // namespace lowp

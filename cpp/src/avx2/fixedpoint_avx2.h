@@ -11,12 +11,11 @@
 // are never negative.
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstddef>
 #include <cstdint>
 
 #include "../kernels.h"
+#include "../x86/intrin.h"
 
 namespace lowp {
 namespace avx2 {

@@ -475,7 +475,8 @@ void gemv_u8_1x64c2_avx2(const uint8_t* a, size_t k, const GemvB& b, size_t p0, 
 
 const GemmKernel& avx2_gemm_kernel() {
   static const GemmKernel kernel = {
-      kMr, kNr, 2, 2 * kMr, 1152, pack_a_6x2_avx2, gemm_u8_6x16c2_avx2, gemv_u8_1x64c2_avx2};
+      "gemm_u8_6x16c2_avx2", kMr, kNr, 2, 2 * kMr, 1152, 0, pack_a_6x2_avx2, gemm_u8_6x16c2_avx2,
+      gemv_u8_1x64c2_avx2};
   return kernel;
 }
 

@@ -6,8 +6,9 @@
 
 #include "../fixedpoint_scalar.h"
 #include "../gemm.h"
-#include "../kernels.h"
+#include "../paths.h"
 #include "fixedpoint_neon.h"
+#include "kernels_neon.h"
 
 namespace lowp {
 namespace {
@@ -137,18 +138,17 @@ bool quantize_f32_u8_neon(const float* x, size_t n, float scale, float zero_poin
 
 }  // namespace
 
-const KernelTable& neon_kernels() {
-  static const KernelTable table = {requant_q31_u8_neon, mulquant_q31_s32_neon,
-                                    quantize_f32_u8_neon, &neon_gemm_kernel()};
-  return table;
+namespace native {
+
+const PathEntry& path_entry_neon() {
+  static const PathEntry entry = {"neon",
+                                  10,
+                                  kFeatureNeon,
+                                  "scalar",
+                                  {requant_q31_u8_neon, mulquant_q31_s32_neon, quantize_f32_u8_neon,
+                                   &neon_gemm_kernel(), nullptr}};
+  return entry;
 }
 
-// The dot-product extension changes only the GEMM kernels; the elementwise
-// kernels of the neon_dot path are the NEON ones.
-const KernelTable& neon_dot_kernels() {
-  static const KernelTable table = {requant_q31_u8_neon, mulquant_q31_s32_neon,
-                                    quantize_f32_u8_neon, &neon_dot_gemm_kernel()};
-  return table;
-}
-
+}  // namespace native
 }  // namespace lowp

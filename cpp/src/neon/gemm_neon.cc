@@ -42,7 +42,7 @@ void gemm_u8_8x8_neon(size_t kgroups, const void* a_packed, const uint8_t* b, co
 
 const GemmKernel& neon_gemm_kernel() {
   static const GemmKernel kernel = {
-      8, 8, 1, 8, 512, gemm_pack_a_compact<8, 1>, gemm_u8_8x8_neon, nullptr};
+      "gemm_u8_8x8_neon", 8, 8, 1, 8, 512, 0, gemm_pack_a_compact<8, 1>, gemm_u8_8x8_neon, nullptr};
   return kernel;
 }
 

@@ -4,7 +4,7 @@
 
 #include "../fixedpoint_scalar.h"
 #include "../gemm.h"
-#include "../kernels.h"
+#include "../paths.h"
 
 namespace lowp {
 namespace {
@@ -46,10 +46,14 @@ bool quantize_f32_u8_scalar(const float* x, size_t n, float scale, float zero_po
 
 }  // namespace
 
-const KernelTable& scalar_kernels() {
-  static const KernelTable table = {requant_q31_u8_scalar, mulquant_q31_s32_scalar,
-                                    quantize_f32_u8_scalar, &scalar_gemm_kernel()};
-  return table;
+const PathEntry& path_entry_scalar() {
+  static const PathEntry entry = {"scalar",
+                                  0,
+                                  0,
+                                  nullptr,
+                                  {requant_q31_u8_scalar, mulquant_q31_s32_scalar,
+                                   quantize_f32_u8_scalar, &scalar_gemm_kernel(), nullptr}};
+  return entry;
 }
 
 }  // namespace lowp

@@ -34,7 +34,8 @@ void gemm_u8_4x4_scalar(size_t kgroups, const void* a_packed, const uint8_t* b,
 
 const GemmKernel& scalar_gemm_kernel() {
   static const GemmKernel kernel = {
-      kMr, kNr, 1, kMr, 512, gemm_pack_a_compact<kMr, 1>, gemm_u8_4x4_scalar, nullptr};
+      "gemm_u8_4x4_scalar", kMr,    kNr, 1, kMr, 512, 0, gemm_pack_a_compact<kMr, 1>,
+      gemm_u8_4x4_scalar,   nullptr};
   return kernel;
 }
 

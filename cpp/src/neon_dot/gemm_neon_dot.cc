@@ -1,13 +1,15 @@
 // NEON dot-product GEMM microkernel: an 8x8 tile, four k values per step.
 // UDOT adds four u8 x u8 products into each u32 lane exactly. A micro-panel:
 // per group of 4 k, 8 rows of 4 bytes; B panel: 8 columns of 4 bytes.
-// Compiled with +dotprod; reached only when the CPU reports asimddp.
+// Compiled with +dotprod; reached only when the CPU reports asimddp. The
+// path changes only the GEMM kernel: the rest comes from the neon path.
 #include <arm_neon.h>
 
 #include <cstring>
 
 #include "../gemm.h"
-#include "gemm_epilogue_neon.h"
+#include "../neon/gemm_epilogue_neon.h"
+#include "../paths.h"
 
 namespace lowp {
 namespace {
@@ -40,10 +42,16 @@ void gemm_u8_8x8c4_neondot(size_t kgroups, const void* a_packed, const uint8_t* 
 
 }  // namespace
 
-const GemmKernel& neon_dot_gemm_kernel() {
+namespace native {
+
+const PathEntry& path_entry_neon_dot() {
   static const GemmKernel kernel = {
-      8, 8, 4, 8, 512, gemm_pack_a_compact<8, 4>, gemm_u8_8x8c4_neondot, nullptr};
-  return kernel;
+      "gemm_u8_8x8c4_neondot", 8,      8, 4, 8, 512, 0, gemm_pack_a_compact<8, 4>,
+      gemm_u8_8x8c4_neondot,   nullptr};
+  static const PathEntry entry = {
+      "neon_dot", 20, kFeatureNeonDot, "neon", {nullptr, nullptr, nullptr, &kernel, nullptr}};
+  return entry;
 }
 
+}  // namespace native
 }  // namespace lowp

@@ -1,0 +1,13 @@
+// The AVX2 kernels one file of the folder hands to the path's registration
+// (elementwise_avx2.cc). Compiled with -mavx2 -mfma only.
+#pragma once
+
+#include "../conv_direct.h"
+#include "../gemm.h"
+
+namespace lowp {
+
+const GemmKernel& avx2_gemm_kernel();               // gemm_avx2.cc
+const DirectConvKernel& avx2_direct_conv_kernel();  // conv_avx2.cc
+
+}  // namespace lowp

@@ -1,0 +1,21 @@
+// The avx512_vnni path: AVX-512 F/BW/VL with VNNI (Ice Lake and later
+// servers, Zen 4, Zen 5). Its GEMM multiplies with vpdpbusd on zmm; entries
+// it leaves null come from avx2.
+#include "../paths.h"
+#include "../x86/intrin.h"
+#include "kernels_avx512_vnni.h"
+
+namespace lowp {
+namespace LOWP_ISA_NS {
+
+const PathEntry& path_entry_avx512_vnni() {
+  static const PathEntry entry = {LOWP_PATH_NAME("avx512_vnni"),
+                                  30,
+                                  kFeatureAvx512 | kFeatureAvx512Vnni,
+                                  "avx2",
+                                  {nullptr, nullptr, nullptr, nullptr, nullptr}};
+  return entry;
+}
+
+}  // namespace LOWP_ISA_NS
+}  // namespace lowp
