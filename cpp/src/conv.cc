@@ -199,16 +199,17 @@ struct Conv2d::Impl : KernelShape {
     return direct.back().second.get();
   }
 
-  bool run_direct(const uint8_t* x, const ConvGeometry& g, const Requantization* rq,
+  bool run_direct(const uint8_t* x, const ConvGeometry& g, const OutputStage* stage,
                   void* out) const {
     const DirectConvKernel* kernel = active_kernels().direct_conv;
     if (kernel == nullptr) return false;
     const DirectConvPacked* packed = direct_for(*kernel);
     if (packed == nullptr) return false;
-    std::unique_ptr<ChannelTables> tables;
-    if (rq != nullptr) {
-      tables = std::make_unique<ChannelTables>(rq->multiplier, rq->shift, rq->count,
-                                               rq->count == 1 ? 1 : packed->channels);
+    const Requantization* rq = stage != nullptr ? &stage->requant() : nullptr;
+    const ChannelParams* tables = stage != nullptr ? &stage->tables().tables.params() : nullptr;
+    // The kernel may read per-channel entries up to its padded channel count.
+    if (tables != nullptr && tables->period != 1 && tables->period < packed->channels) {
+      return false;
     }
     DirectConvJob job;
     job.x = x;
@@ -222,7 +223,7 @@ struct Conv2d::Impl : KernelShape {
     job.x_zero_point = x_zero_point;
     job.packed = packed;
     job.out_c = out_c;
-    job.requant = tables ? &tables->params() : nullptr;
+    job.requant = tables;
     job.zero_point = rq ? rq->zero_point : 0;
     job.qmin = rq ? rq->qmin : 0;
     job.qmax = rq ? rq->qmax : 255;
@@ -233,11 +234,11 @@ struct Conv2d::Impl : KernelShape {
     return true;
   }
 
-  void run(const uint8_t* x, const ConvGeometry& g, const Requantization* rq, void* out) const {
-    if (run_direct(x, g, rq, out)) return;
+  void run(const uint8_t* x, const ConvGeometry& g, const OutputStage* stage, void* out) const {
+    if (run_direct(x, g, stage, out)) return;
     GemmCall call;
     call.m = g.batch * g.out_h * g.out_w;
-    call.requant = rq;
+    call.stage = stage;
     call.c = out;
     call.ldc = out_c;
     Im2col im2col = {x, g, in_c, kh, kw, sh, sw, static_cast<uint8_t>(x_zero_point)};
@@ -282,7 +283,16 @@ void Conv2d::run(const uint8_t* x, const ConvGeometry& g, int32_t* out) const {
 
 void Conv2d::run(const uint8_t* x, const ConvGeometry& g, const Requantization& requant,
                  uint8_t* out) const {
-  impl_->run(x, g, &requant, out);
+  impl_->run(x, g, prepare(requant).get(), out);
+}
+
+std::unique_ptr<OutputStage> Conv2d::prepare(const Requantization& requant) const {
+  return std::make_unique<OutputStage>(requant, impl_->out_c);
+}
+
+void Conv2d::run(const uint8_t* x, const ConvGeometry& g, const OutputStage& stage,
+                 uint8_t* out) const {
+  impl_->run(x, g, &stage, out);
 }
 
 // ---------------------------------------------------------------------------
@@ -389,29 +399,17 @@ struct ConvTranspose2d::Impl : KernelShape {
 
   DeconvShape shape(const ConvGeometry& g) const { return {{*this}, g}; }
 
-  void run_tiled(const uint8_t* x, const ConvGeometry& g, const Requantization* rq,
+  // The output stage's tables are per GEMM column (ky, kx, o), channel o
+  // repeated for every tap (OutputStage: column i uses channel i % count).
+  void run_tiled(const uint8_t* x, const ConvGeometry& g, const OutputStage* stage,
                  void* out) const {
-    const size_t taps = kh * kw;
-    // The output stage's tables are per GEMM column: repeat them per tap.
-    std::vector<int32_t> multiplier, shift;
-    Requantization per_column;
-    if (rq != nullptr) {
-      per_column = *rq;
-      if (rq->count != 1) {
-        multiplier = repeat_per_column(rq->multiplier, rq->count, taps * out_c);
-        shift = repeat_per_column(rq->shift, rq->count, taps * out_c);
-        per_column.multiplier = multiplier.data();
-        per_column.shift = shift.data();
-        per_column.count = taps * out_c;
-      }
-    }
-    PatchScatter scatter = {shape(g), out, rq ? sizeof(uint8_t) : sizeof(int32_t)};
+    PatchScatter scatter = {shape(g), out, stage ? sizeof(uint8_t) : sizeof(int32_t)};
     GemmBlockSink sink = {scatter_patches, &scatter};
     GemmCall call;
     call.a = x;
     call.m = g.batch * g.in_h * g.in_w;
     call.lda = in_c;
-    call.requant = rq ? &per_column : nullptr;
+    call.stage = stage;
     call.sink = &sink;
     run_gemm(*gemm, call);
   }
@@ -421,8 +419,10 @@ struct ConvTranspose2d::Impl : KernelShape {
   // kernel at stride 1 would otherwise need kh kw times the output).
   static constexpr size_t kColumnBudget = size_t(4) << 20;
 
-  void run_overlapping(const uint8_t* x, const ConvGeometry& g, const Requantization* rq,
+  void run_overlapping(const uint8_t* x, const ConvGeometry& g, const OutputStage* stage,
                        void* out) const {
+    const Requantization* rq = stage != nullptr ? &stage->requant() : nullptr;
+    const ChannelParams* tables = stage != nullptr ? &stage->tables().tables.params() : nullptr;
     const size_t ncols = kh * kw * out_c, row_values = g.in_w * ncols;
     const size_t out_values = g.out_h * g.out_w * out_c;
     // Output rows per band: about as many input rows as fit the budget.
@@ -452,8 +452,8 @@ struct ConvTranspose2d::Impl : KernelShape {
         parallel_for(rows, col2im_row, &c2i);
       }
       if (rq != nullptr) {
-        requantize_u8(dst, out_values, rq->multiplier, rq->shift, rq->count == 1 ? 1 : out_c,
-                      rq->zero_point, rq->qmin, rq->qmax,
+        requantize_u8(dst, out_values, tables->multiplier, tables->shift,
+                      rq->count == 1 ? 1 : out_c, rq->zero_point, rq->qmin, rq->qmax,
                       static_cast<uint8_t*>(out) + b * out_values);
       }
     }
@@ -499,10 +499,22 @@ void ConvTranspose2d::run(const uint8_t* x, const ConvGeometry& g, int32_t* out)
 
 void ConvTranspose2d::run(const uint8_t* x, const ConvGeometry& g, const Requantization& requant,
                           uint8_t* out) const {
+  run(x, g, *prepare(requant), out);
+}
+
+// Tiled: one column per (tap, channel) of the GEMM; overlapping: the
+// elementwise requantize over channels.
+std::unique_ptr<OutputStage> ConvTranspose2d::prepare(const Requantization& requant) const {
+  const Impl& c = *impl_;
+  return std::make_unique<OutputStage>(requant, c.tiled ? c.kh * c.kw * c.out_c : c.out_c);
+}
+
+void ConvTranspose2d::run(const uint8_t* x, const ConvGeometry& g, const OutputStage& stage,
+                          uint8_t* out) const {
   if (impl_->tiled) {
-    impl_->run_tiled(x, g, &requant, out);
+    impl_->run_tiled(x, g, &stage, out);
   } else {
-    impl_->run_overlapping(x, g, &requant, out);
+    impl_->run_overlapping(x, g, &stage, out);
   }
 }
 

@@ -179,15 +179,38 @@ void Gemm::run(const uint8_t* a, size_t m, size_t lda, int32_t* c, size_t ldc) c
 
 void Gemm::run(const uint8_t* a, size_t m, size_t lda, const Requantization& requant, uint8_t* c,
                size_t ldc) const {
+  run(a, m, lda, *prepare(requant), c, ldc);
+}
+
+std::unique_ptr<OutputStage> Gemm::prepare(const Requantization& requant) const {
+  return std::make_unique<OutputStage>(requant, impl_->n);
+}
+
+void Gemm::run(const uint8_t* a, size_t m, size_t lda, const OutputStage& stage, uint8_t* c,
+               size_t ldc) const {
   GemmCall call;
   call.a = a;
   call.m = m;
   call.lda = lda;
-  call.requant = &requant;
+  call.stage = &stage;
   call.c = c;
   call.ldc = ldc;
   impl_->run(call);
 }
+
+// Per-column tables reach a whole panel of the widest kernel past the last
+// column (the padding repeats real channels, whose results are never
+// stored); a per-tensor stage is one entry.
+OutputStage::OutputStage(const Requantization& requant, size_t columns)
+    : requant_(requant),
+      columns_(columns),
+      tables_(std::make_unique<Tables>(
+          requant, requant.count == 1 ? 1 : round_up(columns + kMaxNr, kMaxNr))) {
+  requant_.multiplier = nullptr;
+  requant_.shift = nullptr;
+}
+
+OutputStage::~OutputStage() = default;
 
 void run_gemm(const Gemm& gemm, const GemmCall& call) { gemm.impl_->run(call); }
 
@@ -320,17 +343,10 @@ void gemv_task(void* ctx, size_t task) {
 
 void Gemm::Impl::run(const GemmCall& call) const {
   const size_t m = call.m;
-  const Requantization* rq = call.requant;
+  const Requantization* rq = call.stage != nullptr ? &call.stage->requant() : nullptr;
   if (m == 0 || n == 0) return;
   const PackedB& p = packed_for(active_path());
   const GemmKernel& kn = *p.kernel;
-  // Per-column tables padded to whole panels (the padding repeats real
-  // columns, whose results are never stored), or one per-tensor entry.
-  std::unique_ptr<ChannelTables> tables;
-  if (rq != nullptr) {
-    tables = std::make_unique<ChannelTables>(rq->multiplier, rq->shift, rq->count,
-                                             rq->count == 1 ? 1 : n_padded);
-  }
 
   GemmJob job;
   job.kn = &kn;
@@ -344,7 +360,7 @@ void Gemm::Impl::run(const GemmCall& call) const {
   job.col_offset = col_offset.data();
   job.b_zero_point = p.b_zero_point.data();
   job.b_zero_point_uniform = b_zero_point_uniform;
-  job.requant = tables ? &tables->params() : nullptr;
+  job.requant = call.stage != nullptr ? &call.stage->tables().tables.params() : nullptr;
   job.zero_point = rq ? rq->zero_point : 0;
   job.qmin = rq ? rq->qmin : 0;
   job.qmax = rq ? rq->qmax : 255;

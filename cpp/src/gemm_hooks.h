@@ -40,8 +40,8 @@ struct GemmCall {
   const uint8_t* a = nullptr;  // m x k, row stride lda (unused with a source)
   size_t m = 0, lda = 0;
   const GemmRowSource* source = nullptr;
-  const Requantization* requant = nullptr;  // null: int32 output
-  void* c = nullptr;                        // m x n, row stride ldc (unused with a sink)
+  const OutputStage* stage = nullptr;  // null: int32 output
+  void* c = nullptr;                   // m x n, row stride ldc (unused with a sink)
   size_t ldc = 0;
   const GemmBlockSink* sink = nullptr;
 };

@@ -47,6 +47,13 @@ class ChannelTables {
   ChannelParams params_;
 };
 
+// OutputStage's tables (lowp.h): channel tables over the stage's columns
+// plus the padding a kernel may read past them.
+struct OutputStage::Tables {
+  Tables(const Requantization& rq, size_t size) : tables(rq.multiplier, rq.shift, rq.count, size) {}
+  ChannelTables tables;
+};
+
 using RequantU8Fn = void (*)(const int32_t* acc, size_t n, const ChannelParams& channels,
                              int32_t zero_point, int32_t qmin, int32_t qmax, uint8_t* out);
 using MulQuantS32Fn = void (*)(const int32_t* x, size_t n, const ChannelParams& channels,

@@ -151,6 +151,26 @@ bool quantize_f32(const CArray<float>& x, float scale, int zero_point, int qmin,
   return lowp::quantize_f32_8bit(xp, n, scale, zero_point, qmin, qmax, op);
 }
 
+// A prepared output stage, tied to the operator it was prepared for.
+struct PyOutputStage {
+  std::shared_ptr<lowp::OutputStage> stage;
+  const void* owner;
+};
+
+// Checks an output stage's parameters for an operator of `channels` output
+// channels (1 or that many multipliers).
+lowp::Requantization checked_requant(const CArray<int32_t>& multiplier,
+                                     const CArray<int32_t>& shift, int zero_point, int qmin,
+                                     int qmax, size_t channels, const char* name) {
+  check_channels(multiplier, shift);
+  require(multiplier.size() == 1 || static_cast<size_t>(multiplier.size()) == channels,
+          (std::string("requant must have 1 or ") + name + " channels").c_str());
+  require(0 <= qmin && qmin <= qmax && qmax <= 255, "need 0 <= qmin <= qmax <= 255");
+  require(0 <= zero_point && zero_point <= 255, "zero_point must be in [0, 255]");
+  return {multiplier.data(), shift.data(), static_cast<size_t>(multiplier.size()),
+          zero_point,        qmin,         qmax};
+}
+
 // lowp::Gemm for Python: B is copied and packed at construction.
 class PyGemm {
  public:
@@ -179,22 +199,22 @@ class PyGemm {
     gemm_->run(ap, m, gemm_->k(), c, gemm_->n());
   }
 
-  void run_requant(const CArray<uint8_t>& a, const CArray<int32_t>& multiplier,
-                   const CArray<int32_t>& shift, int zero_point, int qmin, int qmax,
-                   py::array& out) const {
+  // The output stage for this operator, prepared once (the Python layer
+  // keeps it with the operator).
+  PyOutputStage prepare(const CArray<int32_t>& multiplier, const CArray<int32_t>& shift,
+                        int zero_point, int qmin, int qmax) const {
+    const lowp::Requantization rq =
+        checked_requant(multiplier, shift, zero_point, qmin, qmax, gemm_->n(), "N");
+    return {gemm_->prepare(rq), this};
+  }
+
+  void run_requant(const CArray<uint8_t>& a, const PyOutputStage& stage, py::array& out) const {
     const size_t m = rows_of(a);
-    check_channels(multiplier, shift);
-    require(multiplier.size() == 1 || static_cast<size_t>(multiplier.size()) == gemm_->n(),
-            "requant must have 1 or N channels");
-    require(0 <= qmin && qmin <= qmax && qmax <= 255, "need 0 <= qmin <= qmax <= 255");
-    require(0 <= zero_point && zero_point <= 255, "zero_point must be in [0, 255]");
+    require(stage.owner == this, "stage was prepared for another operator");
     uint8_t* c = out_data<uint8_t>(out, static_cast<py::ssize_t>(m * gemm_->n()));
-    const lowp::Requantization rq = {
-        multiplier.data(), shift.data(), static_cast<size_t>(multiplier.size()),
-        zero_point,        qmin,         qmax};
     const uint8_t* ap = a.data();
     py::gil_scoped_release release;
-    gemm_->run(ap, m, gemm_->k(), rq, c, gemm_->n());
+    gemm_->run(ap, m, gemm_->k(), *stage.stage, c, gemm_->n());
   }
 
  private:
@@ -252,22 +272,21 @@ class PyConv {
     op_->run(xp, g, o);
   }
 
+  PyOutputStage prepare(const CArray<int32_t>& multiplier, const CArray<int32_t>& shift,
+                        int zero_point, int qmin, int qmax) const {
+    const lowp::Requantization rq =
+        checked_requant(multiplier, shift, zero_point, qmin, qmax, out_c_, "Cout");
+    return {op_->prepare(rq), this};
+  }
+
   void run_requant(const CArray<uint8_t>& x, int pad_top, int pad_left, int out_h, int out_w,
-                   const CArray<int32_t>& multiplier, const CArray<int32_t>& shift, int zero_point,
-                   int qmin, int qmax, py::array& out) const {
+                   const PyOutputStage& stage, py::array& out) const {
     const lowp::ConvGeometry g = geometry(x, pad_top, pad_left, out_h, out_w);
-    check_channels(multiplier, shift);
-    require(multiplier.size() == 1 || static_cast<size_t>(multiplier.size()) == out_c_,
-            "requant must have 1 or Cout channels");
-    require(0 <= qmin && qmin <= qmax && qmax <= 255, "need 0 <= qmin <= qmax <= 255");
-    require(0 <= zero_point && zero_point <= 255, "zero_point must be in [0, 255]");
+    require(stage.owner == this, "stage was prepared for another operator");
     uint8_t* o = out_data<uint8_t>(out, output_size(g));
-    const lowp::Requantization rq = {
-        multiplier.data(), shift.data(), static_cast<size_t>(multiplier.size()),
-        zero_point,        qmin,         qmax};
     const uint8_t* xp = x.data();
     py::gil_scoped_release release;
-    op_->run(xp, g, rq, o);
+    op_->run(xp, g, *stage.stage, o);
   }
 
  private:
@@ -311,9 +330,10 @@ void bind_conv(py::module_& m, const char* name) {
            py::arg("x_zero_point"), py::arg("bias"))
       .def("run", &PyConv<Op>::run, py::arg("x"), py::arg("pad_top"), py::arg("pad_left"),
            py::arg("out_h"), py::arg("out_w"), py::arg("out"))
+      .def("prepare", &PyConv<Op>::prepare, py::arg("multiplier"), py::arg("shift"),
+           py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"))
       .def("run_requant", &PyConv<Op>::run_requant, py::arg("x"), py::arg("pad_top"),
-           py::arg("pad_left"), py::arg("out_h"), py::arg("out_w"), py::arg("multiplier"),
-           py::arg("shift"), py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"),
+           py::arg("pad_left"), py::arg("out_h"), py::arg("out_w"), py::arg("stage"),
            py::arg("out"));
 }
 
@@ -337,14 +357,15 @@ PYBIND11_MODULE(_core, m) {
         py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"), py::arg("out"));
   m.def("quantize_f32", &quantize_f32, py::arg("x"), py::arg("scale"), py::arg("zero_point"),
         py::arg("qmin"), py::arg("qmax"), py::arg("out"));
+  py::class_<PyOutputStage>(m, "OutputStage");
   py::class_<PyGemm>(m, "Gemm")
       .def(py::init<const CArray<uint8_t>&, const CArray<int32_t>&, int,
                     const std::optional<CArray<int32_t>>&>(),
            py::arg("b"), py::arg("b_zero_point"), py::arg("a_zero_point"), py::arg("bias"))
       .def("run", &PyGemm::run, py::arg("a"), py::arg("out"))
-      .def("run_requant", &PyGemm::run_requant, py::arg("a"), py::arg("multiplier"),
-           py::arg("shift"), py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"),
-           py::arg("out"));
+      .def("prepare", &PyGemm::prepare, py::arg("multiplier"), py::arg("shift"),
+           py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"))
+      .def("run_requant", &PyGemm::run_requant, py::arg("a"), py::arg("stage"), py::arg("out"));
   bind_conv<lowp::Conv2d>(m, "Conv2d");
   bind_conv<lowp::ConvTranspose2d>(m, "ConvTranspose2d");
 }

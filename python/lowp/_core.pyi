@@ -49,6 +49,10 @@ def quantize_f32(
     out: npt.NDArray[np.uint8] | npt.NDArray[np.int8],
 ) -> bool: ...
 
+class OutputStage:
+    """A fused output stage prepared once by an operator's prepare(); only
+    that operator's run_requant takes it."""
+
 class Gemm:
     """lowp::Gemm: B [K, N] uint8 packed at construction with its zero points
     (1 or N values, uint8 domain), the input zero point and an optional bias."""
@@ -61,15 +65,16 @@ class Gemm:
         bias: npt.NDArray[np.int32] | None,
     ) -> None: ...
     def run(self, a: npt.NDArray[np.uint8], out: npt.NDArray[np.int32]) -> None: ...
-    def run_requant(
+    def prepare(
         self,
-        a: npt.NDArray[np.uint8],
         multiplier: npt.NDArray[np.int32],
         shift: npt.NDArray[np.int32],
         zero_point: int,
         qmin: int,
         qmax: int,
-        out: npt.NDArray[np.uint8],
+    ) -> OutputStage: ...
+    def run_requant(
+        self, a: npt.NDArray[np.uint8], stage: OutputStage, out: npt.NDArray[np.uint8]
     ) -> None: ...
 
 class _Conv:
@@ -96,6 +101,14 @@ class _Conv:
         out_w: int,
         out: npt.NDArray[np.int32],
     ) -> None: ...
+    def prepare(
+        self,
+        multiplier: npt.NDArray[np.int32],
+        shift: npt.NDArray[np.int32],
+        zero_point: int,
+        qmin: int,
+        qmax: int,
+    ) -> OutputStage: ...
     def run_requant(
         self,
         x: npt.NDArray[np.uint8],
@@ -103,11 +116,7 @@ class _Conv:
         pad_left: int,
         out_h: int,
         out_w: int,
-        multiplier: npt.NDArray[np.int32],
-        shift: npt.NDArray[np.int32],
-        zero_point: int,
-        qmin: int,
-        qmax: int,
+        stage: OutputStage,
         out: npt.NDArray[np.uint8],
     ) -> None: ...
 

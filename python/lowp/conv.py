@@ -120,6 +120,12 @@ class _PackedConv:
             self.x_zp,
             _bias(bias, self.out_c, "output channel"),
         )
+        rq = self.requant  # the output stage's tables, prepared once
+        self.stage = (
+            None
+            if rq is None
+            else self.core.prepare(rq.multiplier, rq.shift, rq.zero_point, rq.qmin, rq.qmax)
+        )
 
     def geometry(self, h: int, w: int) -> tuple[int, int, int, int]:
         """(pad_top, pad_left, out_h, out_w) for an h x w input."""
@@ -168,20 +174,17 @@ class _PackedConv:
             raise ValueError(f"{x_name}: the output would be {out_h}x{out_w}, too large")
         x_c = np.ascontiguousarray(x_u8)
         shape = (n, out_h, out_w, self.out_c)
-        rq = self.requant
+        stage = self.stage
 
         def compute(dest: np.ndarray) -> None:
             if n == 0:  # an empty batch, as gemm allows M = 0
                 return
-            if rq is None:
+            if stage is None:
                 self.core.run(x_c, top, left, out_h, out_w, dest)
             else:
-                self.core.run_requant(
-                    x_c, top, left, out_h, out_w, rq.multiplier, rq.shift, rq.zero_point,
-                    rq.qmin, rq.qmax, dest,
-                )  # fmt: skip
+                self.core.run_requant(x_c, top, left, out_h, out_w, stage, dest)
 
-        dtype = np.int32 if rq is None else np.uint8
+        dtype = np.int32 if stage is None else np.uint8
         return _checks.into_out(compute, (x_u8,), shape, dtype, out)
 
 

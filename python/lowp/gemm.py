@@ -105,6 +105,12 @@ class _Packed:
         self.k, self.n = k, n
         self.requant = _requant(requant, n)
         self.core = _core.Gemm(np.ascontiguousarray(b_u8), b_zp, self.a_zp, _bias(bias, n))
+        rq = self.requant  # the output stage's tables, prepared once
+        self.stage = (
+            None
+            if rq is None
+            else self.core.prepare(rq.multiplier, rq.shift, rq.zero_point, rq.qmin, rq.qmax)
+        )
 
     def __call__(self, a_u8: np.ndarray, out, a_name: str) -> np.ndarray:
         if a_u8.ndim < 1 or a_u8.shape[-1] != self.k:
@@ -124,13 +130,10 @@ class _Packed:
         )
 
     def _run(self, a2: np.ndarray, dest2: np.ndarray) -> None:
-        rq = self.requant
-        if rq is None:
+        if self.stage is None:
             self.core.run(a2, dest2)
         else:
-            self.core.run_requant(
-                a2, rq.multiplier, rq.shift, rq.zero_point, rq.qmin, rq.qmax, dest2
-            )
+            self.core.run_requant(a2, self.stage, dest2)
 
 
 def gemm(a, b, a_zero_point, b_zero_point, *, bias=None, requant=None, out=None) -> np.ndarray:

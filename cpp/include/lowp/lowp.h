@@ -96,6 +96,31 @@ struct Requantization {
   size_t count;
   int32_t zero_point, qmin, qmax;
 };
+class OutputStage;
+
+// A fused output stage prepared once, when an operator is created: the
+// requantization's per-channel tables in the form the kernels read, for the
+// operator's output columns. Runs taking a Requantization prepare one per
+// call; the operators' prepare() is for repeated calls. Immutable, so one
+// stage may serve concurrent runs.
+class OutputStage {
+ public:
+  // Column i uses channel i % requant.count (count 1: per tensor), for
+  // columns [0, columns) and the padding kernels may read past them.
+  OutputStage(const Requantization& requant, size_t columns);
+  ~OutputStage();
+  OutputStage(const OutputStage&) = delete;
+  OutputStage& operator=(const OutputStage&) = delete;
+  const Requantization& requant() const { return requant_; }
+  size_t columns() const { return columns_; }
+  struct Tables;
+  const Tables& tables() const { return *tables_; }
+
+ private:
+  Requantization requant_;  // the pointers are not kept: the tables hold copies
+  size_t columns_;
+  std::unique_ptr<Tables> tables_;
+};
 
 struct GemmCall;  // internal: a run with im2col / scatter hooks (the convolutions)
 class Gemm;
@@ -119,6 +144,10 @@ class Gemm {
   void run(const uint8_t* a, size_t m, size_t lda, int32_t* c, size_t ldc) const;
   // c = requantize(result) as uint8.
   void run(const uint8_t* a, size_t m, size_t lda, const Requantization& requant, uint8_t* c,
+           size_t ldc) const;
+  // The output stage of `requant` for this operator, prepared once.
+  std::unique_ptr<OutputStage> prepare(const Requantization& requant) const;
+  void run(const uint8_t* a, size_t m, size_t lda, const OutputStage& stage, uint8_t* c,
            size_t ldc) const;
 
  private:
@@ -156,6 +185,8 @@ class Conv2d {
   void run(const uint8_t* x, const ConvGeometry& g, int32_t* out) const;
   void run(const uint8_t* x, const ConvGeometry& g, const Requantization& requant,
            uint8_t* out) const;
+  std::unique_ptr<OutputStage> prepare(const Requantization& requant) const;
+  void run(const uint8_t* x, const ConvGeometry& g, const OutputStage& stage, uint8_t* out) const;
 
  private:
   struct Impl;
@@ -184,6 +215,8 @@ class ConvTranspose2d {
   void run(const uint8_t* x, const ConvGeometry& g, int32_t* out) const;
   void run(const uint8_t* x, const ConvGeometry& g, const Requantization& requant,
            uint8_t* out) const;
+  std::unique_ptr<OutputStage> prepare(const Requantization& requant) const;
+  void run(const uint8_t* x, const ConvGeometry& g, const OutputStage& stage, uint8_t* out) const;
 
  private:
   struct Impl;
