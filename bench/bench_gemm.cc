@@ -1,6 +1,7 @@
-// GEMM benchmarks: the microkernel alone (A micro-panel in L1, B panels in
-// L1 or streaming from L2) and whole GEMMs with prepacked weights on shapes
-// from real networks, per ISA path. Counter "GOPS" = 2 M N K per second.
+// GEMM benchmarks: the peak of the multiply instruction of each path the CPU
+// has (peak/...), the microkernel alone (A micro-panel in L1, B panels in L1
+// or streaming from L2) and whole GEMMs with prepacked weights on shapes from
+// real networks, per ISA path. Counter "GOPS" = 2 M N K per second.
 //
 //   lowp_bench_gemm --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_peak.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "lowp/lowp.h"
@@ -90,11 +92,14 @@ constexpr Shape kShapes[] = {{256, 256, 256},    {512, 512, 512}, {1024, 1024, 1
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  const lowp::CpuInfo cpu = lowp::cpu_info();
+  benchmark::AddCustomContext("lowp_cpu", cpu.model);
+  benchmark::AddCustomContext("lowp_default_path", lowp::path_name(lowp::active_path()));
+  lowp_bench::register_peak_probes(cpu.features);
   for (lowp::Path path : lowp::available_paths()) {
     const std::string p = lowp::path_name(path);
     const lowp::GemmKernel* kn = lowp::kernels_of(path).gemm;
-    const std::string name =
-        "ukernel/" + p + "/" + std::to_string(kn->mr) + "x" + std::to_string(kn->nr) + "/";
+    const std::string name = "ukernel/" + p + "/" + kn->name + "/";
     benchmark::RegisterBenchmark((name + "L1").c_str(), bench_ukernel, kn, 1);
     benchmark::RegisterBenchmark((name + "L2").c_str(), bench_ukernel, kn, 128);
     for (const Shape& s : kShapes) {

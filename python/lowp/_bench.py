@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 import lowp
+from lowp._runtime import describe_machine
 
 # OpenMP workers (PyTorch's) spin for 200 ms after each parallel region by
 # default; on a 2-core machine they would steal the next engine's second
@@ -146,6 +147,7 @@ def bench_gemm(shapes=None, threads: int = 1, repeats: int = 7, min_seconds: flo
     shapes = shapes or GEMM_SHAPES
     limiter = _limit_blas_threads(threads)  # noqa: F841 (kept alive for the run)
     results: dict[tuple[int, int, int], dict[str, float]] = {}
+    print(describe_machine())
     print(f"GEMM u8 x u8 -> int32, {threads} thread(s), GOPS (median of {repeats}, interleaved)")
     header = None
     for m, k, n in shapes:

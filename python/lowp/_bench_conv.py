@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 import lowp
+from lowp._runtime import describe_machine
 
 from ._bench import _time  # also sets the OpenMP spinning policy before torch loads
 
@@ -325,6 +326,7 @@ def bench_conv(shapes=None, threads: int = 1, repeats: int = 7, min_seconds: flo
     """Prints a table of GOPS medians, ratios and output checks; returns
     {shape: {engine: GOPS}}."""
     shapes = list(shapes or CONV_SHAPES)
+    print(describe_machine())
     print(
         f"Convolutions, uint8, {threads} thread(s), GOPS = 2*N*Ho*Wo*Cout*KH*KW*Cin/s"
         f" (median of {repeats}, interleaved); lowp: packed weights, fused per-channel requant"

@@ -23,6 +23,24 @@ def cpu_info() -> dict[str, Any]:
     return info
 
 
+def describe_machine() -> str:
+    """One line for benchmark headers: the CPU model (with its family and model
+    numbers where /proc/cpuinfo has them), the lowp path and its features."""
+    info = cpu_info()
+    model = info.get("model") or info["arch"]
+    try:
+        with open("/proc/cpuinfo") as f:
+            fields = dict(
+                (k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in f) if v
+            )
+        if "cpu family" in fields and "model" in fields:
+            model += f" (family {fields['cpu family']}, model {fields['model']})"
+    except OSError:
+        pass
+    wide = [f for f in info["features"] if f.startswith(("avx2", "avx512", "avx_vnni", "asimd"))]
+    return f"CPU: {model}; {', '.join(wide) or 'no SIMD features'}; lowp path {info['path']}"
+
+
 def get_path() -> str:
     """The ISA path kernels run on now: "scalar", "avx2", "avx_vnni", "avx512_vnni",
     "neon" or "neon_dot" (those this build has and this CPU runs)."""

@@ -7,5 +7,17 @@
 #include "../x86/intrin.h"
 
 namespace lowp {
-namespace LOWP_ISA_NS {}  // namespace LOWP_ISA_NS
+namespace LOWP_ISA_NS {
+
+const GemmKernel& avx512_vnni_gemm_kernel();  // gemm_avx512_vnni.cc
+
+// elementwise_avx512_vnni.cc
+void requant_q31_u8_64x_avx512(const int32_t* acc, size_t n, const ChannelParams& channels,
+                               int32_t zero_point, int32_t qmin, int32_t qmax, uint8_t* out);
+void mulquant_q31_s32_16x_avx512(const int32_t* x, size_t n, const ChannelParams& channels,
+                                 int32_t* out);
+bool quantize_f32_u8_64x_avx512(const float* x, size_t n, float scale, float zero_point, float qmin,
+                                float qmax, uint8_t flip, uint8_t* out);
+
+}  // namespace LOWP_ISA_NS
 }  // namespace lowp

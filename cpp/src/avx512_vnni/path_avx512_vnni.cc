@@ -9,11 +9,13 @@ namespace lowp {
 namespace LOWP_ISA_NS {
 
 const PathEntry& path_entry_avx512_vnni() {
-  static const PathEntry entry = {LOWP_PATH_NAME("avx512_vnni"),
-                                  30,
-                                  kFeatureAvx512 | kFeatureAvx512Vnni,
-                                  "avx2",
-                                  {nullptr, nullptr, nullptr, nullptr, nullptr}};
+  static const PathEntry entry = {
+      LOWP_PATH_NAME("avx512_vnni"),
+      30,
+      kFeatureAvx512 | kFeatureAvx512Vnni,
+      "avx2",
+      {requant_q31_u8_64x_avx512, mulquant_q31_s32_16x_avx512, quantize_f32_u8_64x_avx512,
+       &avx512_vnni_gemm_kernel(), nullptr}};
   return entry;
 }
 

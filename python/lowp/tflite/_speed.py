@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 import lowp
+from lowp._runtime import describe_machine
 
 from . import _build, bundled_model, load
 from ._check import reference_interpreter, run_reference
@@ -65,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _build.unet_int8((args.large, args.large), 16, seed=0),
         ),
     ]
+    print(describe_machine())
     print(f"one thread, median of {args.repeats} interleaved rounds, path {lowp.get_path()}")
     head = ["model", "lowp ms", "TFLite reference ms", "TFLite XNNPACK ms"]
     print("| " + " | ".join([*head, "ref / lowp", "XNNPACK / lowp"]) + " |")
