@@ -394,23 +394,13 @@ void gemv_panels(const int32_t* pairs, const GemvB& b, size_t p, __m256i acc[2 *
   }
 }
 
-// The row's A pairs as int32 (lo | hi << 16), zero-padded to k_padded, in a
-// per-thread buffer; returns the row sum.
-const int32_t* gemv_pairs(const uint8_t* a, size_t k, size_t k_padded, int32_t* rowsum) {
-  struct Buffer {
-    int32_t* data = nullptr;
-    size_t capacity = 0;
-    ~Buffer() { std::free(data); }
-  };
-  static thread_local Buffer buffer;
+// Capacity of a GEMV's A pairs: every K the GEMM accepts, plus a vector.
+constexpr size_t kMaxPairs = (kMaxGemmK + 1) / 2 + 8;
+
+// The row's A pairs as int32 (lo | hi << 16), zero-padded to k_padded, into
+// `pairs` (kMaxPairs entries, on the caller's stack), and the row sum.
+void gemv_pairs(const uint8_t* a, size_t k, size_t k_padded, int32_t* pairs, int32_t* rowsum) {
   const size_t kpairs = k_padded / 2;
-  if (buffer.capacity < kpairs + 8) {
-    std::free(buffer.data);
-    buffer.capacity = kpairs + 8;
-    buffer.data =
-        static_cast<int32_t*>(std::aligned_alloc(32, (buffer.capacity * 4 + 31) / 32 * 32));
-  }
-  int32_t* pairs = buffer.data;
   __m128i sums = _mm_setzero_si128();
   size_t q = 0;
   for (; 2 * q + 16 <= k; q += 8) {
@@ -426,15 +416,16 @@ const int32_t* gemv_pairs(const uint8_t* a, size_t k, size_t k_padded, int32_t* 
     pairs[q] = static_cast<int32_t>(lo | (hi << 16));
   }
   *rowsum = static_cast<int32_t>(sum);
-  return pairs;
 }
 
 // gemv_u8_1x64c2_avx2: four 16-column panels per broadcast A pair, each
 // panel finished through the tile output stage (vector requantization).
 void gemv_u8_1x64c2_avx2(const uint8_t* a, size_t k, const GemvB& b, size_t p0, size_t p1,
                          const GemmTileOut* out) {
+  // 66 KB on the stack at the largest K: no allocation in a microkernel.
+  alignas(32) int32_t pairs[kMaxPairs];
   int32_t rowsum = 0;
-  const int32_t* pairs = gemv_pairs(a, k, b.k_padded, &rowsum);
+  gemv_pairs(a, k, b.k_padded, pairs, &rowsum);
   GemmTileOut o = *out;
   o.rowsum = &rowsum;
   alignas(32) int32_t tile[kMr * kNr];
