@@ -52,6 +52,8 @@ function(lowp_add_simde_test_paths target)
     endforeach()
     add_library(lowp_simde_paths STATIC ${wrappers})
     target_compile_definitions(lowp_simde_paths PRIVATE LOWP_SIMDE)
+    # SIMDe passes its 256/512-bit types by value without the ISA enabled.
+    target_compile_options(lowp_simde_paths PRIVATE -Wno-psabi)
     target_include_directories(lowp_simde_paths PRIVATE cpp/src cpp/include)
     target_link_libraries(${target} PRIVATE lowp_simde_paths)
     foreach(p IN LISTS paths)

@@ -19,6 +19,10 @@
 
 namespace lowp {
 namespace avx2 {
+// Internal linkage: the header is compiled under several ISAs' flags (avx2,
+// avx_vnni, their SIMDe builds), and an inline function or member with
+// external linkage would be one symbol whose copy the linker picks.
+namespace {
 
 // x * 2^left saturated to int32, for 0 <= left <= 30 per lane.
 static inline __m256i saturating_left_shift(__m256i x, __m256i left) {
@@ -119,5 +123,6 @@ struct OutputClamp {
   }
 };
 
+}  // namespace
 }  // namespace avx2
 }  // namespace lowp

@@ -6,5 +6,9 @@
 #include "../x86/intrin.h"
 
 namespace lowp {
-namespace LOWP_ISA_NS {}  // namespace LOWP_ISA_NS
+namespace LOWP_ISA_NS {
+
+const GemmKernel& avx_vnni_gemm_kernel();  // gemm_avx_vnni.cc
+
+}  // namespace LOWP_ISA_NS
 }  // namespace lowp

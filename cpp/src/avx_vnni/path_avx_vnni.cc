@@ -13,7 +13,7 @@ const PathEntry& path_entry_avx_vnni() {
                                   20,
                                   kFeatureAvxVnni,
                                   "avx2",
-                                  {nullptr, nullptr, nullptr, nullptr, nullptr}};
+                                  {nullptr, nullptr, nullptr, &avx_vnni_gemm_kernel(), nullptr}};
   return entry;
 }
 
