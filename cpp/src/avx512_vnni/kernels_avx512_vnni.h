@@ -9,7 +9,8 @@
 namespace lowp {
 namespace LOWP_ISA_NS {
 
-const GemmKernel& avx512_vnni_gemm_kernel();  // gemm_avx512_vnni.cc
+const GemmKernel& avx512_vnni_gemm_kernel();               // gemm_avx512_vnni.cc
+const DirectConvKernel& avx512_vnni_direct_conv_kernel();  // conv_avx512_vnni.cc
 
 // elementwise_avx512_vnni.cc
 void requant_q31_u8_64x_avx512(const int32_t* acc, size_t n, const ChannelParams& channels,
