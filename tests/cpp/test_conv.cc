@@ -34,14 +34,17 @@ Data make_data(const ConvCase& c, uint32_t seed) {
   for (auto& v : d.w) v = static_cast<uint8_t>(rng());
   d.xzp = static_cast<int32_t>(rng() % 256);
   d.wzp.resize(c.per_channel ? c.out_c : 1);
-  for (auto& v : d.wzp) v = static_cast<int32_t>(rng() % 256);
+  // Every third case has int8-symmetric weights (zero point 128 in the
+  // uint8 domain), which kernels may special-case.
+  for (auto& v : d.wzp) v = seed % 3 == 0 ? 128 : static_cast<int32_t>(rng() % 256);
   d.bias.resize(c.out_c);
   for (auto& v : d.bias) v = static_cast<int32_t>(rng() % 200001) - 100000;
   d.mult.resize(c.per_channel ? c.out_c : 1);
   d.shift.resize(d.mult.size());
   for (size_t i = 0; i < d.mult.size(); ++i) {
     d.mult[i] = (1 << 30) + static_cast<int32_t>(rng() % (1u << 30));
-    d.shift[i] = -static_cast<int32_t>(rng() % 16) - 4;
+    // Mostly right shifts, as real layers have, and some left ones.
+    d.shift[i] = static_cast<int32_t>(rng() % 22) - 19;
   }
   return d;
 }
@@ -155,6 +158,14 @@ const ConvCase kConvCases[] = {
     {1, 7, 6, 16, 2, 1, 1, 1, 1, 0, 0, 0, 0, false, true},
     {1, 6, 6, 8, 5, 2, 2, 1, 1, 0, 1, 0, 1, true, false},
     {1, 13, 12, 1, 17, 3, 3, 1, 1, 1, 1, 1, 1, true, false},
+    // The 3-channel stride-2 first layer with requant, batch 2; 48 and 70
+    // output channels (partial chunks of 16-channel vectors); a 4x4 stride
+    // 3 kernel over 4 channels; a 1x1 head over 16 channels with 130 outputs.
+    {2, 15, 17, 3, 32, 3, 3, 2, 2, 1, 1, 1, 1, true, true},
+    {1, 12, 12, 3, 48, 3, 3, 2, 2, 2, 2, 2, 2, false, true},
+    {3, 10, 9, 3, 70, 3, 3, 2, 2, 1, 1, 1, 1, true, true},
+    {1, 10, 10, 4, 33, 4, 4, 3, 3, 3, 3, 3, 3, true, true},
+    {2, 11, 8, 16, 130, 1, 1, 1, 1, 0, 0, 0, 0, true, false},
 };
 
 const ConvCase kDeconvCases[] = {
