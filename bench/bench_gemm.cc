@@ -81,11 +81,11 @@ struct Shape {
 // Squares, a GEMV, and layers: a transformer FC pair and 3x3 convs as
 // im2col GEMMs (M output pixels, K = 9 x input channels, N output channels):
 // a ResNet one (56x56, 64 -> 64), a 3-channel first layer (112x112, 3 -> 32)
-// and UNet-like ones (32..128 channels).
-constexpr Shape kShapes[] = {{256, 256, 256},    {512, 512, 512}, {1024, 1024, 1024},
-                             {2048, 2048, 2048}, {1, 1024, 1024}, {16, 1024, 4096},
-                             {64, 4096, 1024},   {3136, 576, 64}, {12544, 27, 32},
-                             {16384, 288, 32},   {4096, 576, 64}, {1024, 1152, 128}};
+// and UNet-like ones (16..128 channels).
+constexpr Shape kShapes[] = {
+    {256, 256, 256},  {512, 512, 512},   {1024, 1024, 1024}, {2048, 2048, 2048}, {1, 1024, 1024},
+    {16, 1024, 4096}, {64, 4096, 1024},  {3136, 576, 64},    {12544, 27, 32},    {16384, 288, 32},
+    {4096, 576, 64},  {1024, 1152, 128}, {4096, 144, 16}};
 
 }  // namespace
 
@@ -98,10 +98,13 @@ int main(int argc, char** argv) {
   lowp_bench::register_peak_probes(cpu.features);
   for (lowp::Path path : lowp::available_paths()) {
     const std::string p = lowp::path_name(path);
-    const lowp::GemmKernel* kn = lowp::kernels_of(path).gemm;
-    const std::string name = "ukernel/" + p + "/" + kn->name + "/";
-    benchmark::RegisterBenchmark((name + "L1").c_str(), bench_ukernel, kn, 1);
-    benchmark::RegisterBenchmark((name + "L2").c_str(), bench_ukernel, kn, 128);
+    const lowp::KernelTable& table = lowp::kernels_of(path);
+    for (const lowp::GemmKernel* kn : {table.gemm, table.gemm_narrow}) {
+      if (kn == nullptr) continue;
+      const std::string name = "ukernel/" + p + "/" + kn->name + "/";
+      benchmark::RegisterBenchmark((name + "L1").c_str(), bench_ukernel, kn, 1);
+      benchmark::RegisterBenchmark((name + "L2").c_str(), bench_ukernel, kn, 128);
+    }
     for (const Shape& s : kShapes) {
       for (bool requant : {false, true}) {
         const std::string name = "gemm/" + p + "/" + std::to_string(s.m) + "x" +

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "gemm.h"
 #include "paths.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -164,8 +165,13 @@ void inherit(Registered* r, const Registered& parent) {
   if (t.requant_u8 == nullptr) t.requant_u8 = p.requant_u8;
   if (t.mulquant_s32 == nullptr) t.mulquant_s32 = p.mulquant_s32;
   if (t.quantize_f32 == nullptr) t.quantize_f32 = p.quantize_f32;
-  if (t.gemm == nullptr) t.gemm = p.gemm;
   if (t.direct_conv == nullptr) t.direct_conv = p.direct_conv;
+  // A narrow kernel belongs with its path's default one: inherit it only
+  // together with the GEMM kernel.
+  if (t.gemm == nullptr) {
+    t.gemm = p.gemm;
+    t.gemm_narrow = p.gemm_narrow;
+  }
   if (!r->test) r->entry.requires |= parent.entry.requires;
 }
 
@@ -294,5 +300,10 @@ const KernelTable& kernels_of(Path path) {
 }
 
 const KernelTable& active_kernels() { return kernels_of(active_path()); }
+
+const GemmKernel& gemm_kernel_for(const KernelTable& table, size_t n) {
+  return table.gemm_narrow != nullptr && n <= table.gemm_narrow->nr ? *table.gemm_narrow
+                                                                    : *table.gemm;
+}
 
 }  // namespace lowp

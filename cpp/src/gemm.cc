@@ -114,7 +114,7 @@ struct Gemm::Impl {
   mutable std::vector<std::unique_ptr<PackedB>> packed;
 
   const PackedB& packed_for(Path path) const {
-    const GemmKernel& kn = *kernels_of(path).gemm;
+    const GemmKernel& kn = gemm_kernel_for(kernels_of(path), n);
     std::lock_guard<std::mutex> lock(mutex);
     for (const auto& p : packed) {
       if (p->kernel == &kn) return *p;

@@ -75,7 +75,13 @@ struct KernelTable {
   QuantizeF32Fn quantize_f32 = nullptr;
   const GemmKernel* gemm = nullptr;
   const DirectConvKernel* direct_conv = nullptr;  // narrow-row convolutions
+  // Optional: taken for N <= its nr, where the default kernel's wider panels
+  // would mostly multiply padding (same B flip and K layout rules).
+  const GemmKernel* gemm_narrow = nullptr;
 };
+
+// The GEMM kernel a table uses for n output columns.
+const GemmKernel& gemm_kernel_for(const KernelTable& table, size_t n);
 
 // The (resolved) table of a path, which must be registered, and of the
 // active path.

@@ -389,6 +389,15 @@ void gemm_u8_12x32c4_avx512vnni(size_t kgroups, const void* a_packed, const uint
   gemm_tile<kMr, kNv>(kgroups, a_packed, b_packed, acc_in, acc_out, tile_out);
 }
 
+// The same tile one zmm wide, for N <= 16 (the 16-channel layers of a UNet),
+// where 32-column panels would spend half their multiplies on padding. Same
+// A packing; B panels of 16 columns.
+void gemm_u8_12x16c4_avx512vnni(size_t kgroups, const void* a_packed, const uint8_t* b_packed,
+                                const int32_t* acc_in, int32_t* acc_out,
+                                const GemmTileOut* tile_out) {
+  gemm_tile<kMr, 1>(kgroups, a_packed, b_packed, acc_in, acc_out, tile_out);
+}
+
 // ---------------------------------------------------------------------------
 // GEMV (M = 1): one row of A, read in place (4-byte broadcasts; the last
 // partial quad assembled in a register), against P panels at a time, each
@@ -521,6 +530,20 @@ const GemmKernel& avx512_vnni_gemm_kernel() {
                                     pack_a_12x4_avx512,
                                     gemm_u8_12x32c4_avx512vnni,
                                     gemv_u8_1x128c4_avx512vnni};
+  return kernel;
+}
+
+const GemmKernel& avx512_vnni_gemm_narrow_kernel() {
+  static const GemmKernel kernel = {LOWP_PATH_NAME("gemm_u8_12x16c4_avx512vnni"),
+                                    kMr,
+                                    16,
+                                    kKr,
+                                    kMr,
+                                    1024,
+                                    0x80,
+                                    pack_a_12x4_avx512,
+                                    gemm_u8_12x16c4_avx512vnni,
+                                    nullptr};
   return kernel;
 }
 

@@ -10,6 +10,7 @@ namespace lowp {
 namespace LOWP_ISA_NS {
 
 const GemmKernel& avx512_vnni_gemm_kernel();               // gemm_avx512_vnni.cc
+const GemmKernel& avx512_vnni_gemm_narrow_kernel();        // the same, N <= 16
 const DirectConvKernel& avx512_vnni_direct_conv_kernel();  // conv_avx512_vnni.cc
 
 // elementwise_avx512_vnni.cc
