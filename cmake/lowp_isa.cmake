@@ -54,6 +54,9 @@ function(lowp_add_simde_test_paths target)
     target_compile_definitions(lowp_simde_paths PRIVATE LOWP_SIMDE)
     # SIMDe passes its 256/512-bit types by value without the ISA enabled.
     target_compile_options(lowp_simde_paths PRIVATE -Wno-psabi)
+    # Its portable AVX-512 code takes minutes per file at -O3; the tests only
+    # need it correct, not fast.
+    target_compile_options(lowp_simde_paths PRIVATE -O1 -g0)
     target_include_directories(lowp_simde_paths PRIVATE cpp/src cpp/include)
     target_link_libraries(${target} PRIVATE lowp_simde_paths)
     foreach(p IN LISTS paths)

@@ -1,11 +1,15 @@
 // GEMM tests: every available path against a plain triple loop in int64,
 // bit for bit, with int32 and fused uint8 output, edge tiles, K blocks,
 // per-column zero points and output canaries.
+#include <algorithm>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "fixedpoint_scalar.h"
+#include "gemm.h"
+#include "kernels.h"
 #include "lowp/lowp.h"
 #include "test_util.h"
 
@@ -33,6 +37,11 @@ class GemmTester {
   }
   GemmTester& requant(bool on) {
     requant_ = on;
+    return *this;
+  }
+  // Only these paths (default: every available one).
+  GemmTester& paths(const std::vector<lowp::Path>& p) {
+    paths_ = p;
     return *this;
   }
   GemmTester& fill(uint8_t a, uint8_t b) {  // constant operands (worst cases)
@@ -67,7 +76,7 @@ class GemmTester {
       }
     }
     const lowp::Path saved = lowp::active_path();
-    for (lowp::Path p : lowp::available_paths()) {
+    for (lowp::Path p : paths_.empty() ? lowp::available_paths() : paths_) {
       lowp::set_active_path(p);
       lowp::Gemm gemm(b.data(), k_, n_, n_, bzp.data(), bzp.size(), a_zp_,
                       bias_ ? bias.data() : nullptr);
@@ -102,7 +111,37 @@ class GemmTester {
   int32_t a_zp_ = 0;
   bool per_column_ = false, bias_ = false, requant_ = false, fill_ = false;
   uint8_t fill_a_ = 0, fill_b_ = 0;
+  std::vector<lowp::Path> paths_;
 };
+
+// The available paths grouped by the GEMM kernel they run for wide N
+// (narrow = false) and, where a path has one, for N <= the narrow kernel's
+// nr (narrow = true), for shapes derived from a kernel's tile and K block.
+struct KernelPaths {
+  const lowp::GemmKernel* kernel;
+  bool narrow;
+  std::vector<lowp::Path> paths;
+};
+
+std::vector<KernelPaths> paths_by_kernel() {
+  std::vector<KernelPaths> out;
+  auto add = [&](const lowp::GemmKernel* kn, bool narrow, lowp::Path p) {
+    if (kn == nullptr) return;
+    auto it = std::find_if(out.begin(), out.end(), [&](const KernelPaths& e) {
+      return e.kernel == kn && e.narrow == narrow;
+    });
+    if (it == out.end()) {
+      out.push_back({kn, narrow, {p}});
+    } else {
+      it->paths.push_back(p);
+    }
+  };
+  for (lowp::Path p : lowp::available_paths()) {
+    add(lowp::kernels_of(p).gemm, false, p);
+    add(lowp::kernels_of(p).gemm_narrow, true, p);
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -148,22 +187,36 @@ LOWP_TEST(gemm_max_k_worst_case) {
 }
 
 LOWP_TEST(gemm_edge_micro_panels_and_blocks) {
-  // Edge micro-panels of every row count (the AVX2 6x16 kernel runs 2-, 4- or
-  // 6-row loops), edge panels, one and several K blocks (K = 1153 and 2400
-  // cross AVX2's 1152), int32 and fused output.
+  // Per kernel, shapes from its own tile and K block: edge micro-panels of
+  // several row counts (kernels run shorter row loops for them, e.g. AVX2's
+  // 2-, 4- or 6-row ones), edge panels, one K block and several (K = kc + 1
+  // and 2 kc + kr + 1 cross the kernel's block), int32 and fused output, on
+  // the paths that use the kernel (and a path's narrow kernel, for N up to
+  // its nr).
   uint32_t seed = 300;
-  for (size_t n : {127, 128, 129, 136})
-    for (size_t m : {1, 4, 5, 6, 8, 9, 13})  // edge micro-panels of every row count
-      for (size_t k : {27, 193, 1153, 2400}) {
-        GemmTester()
-            .shape(m, k, n)
-            .a_zero_point(static_cast<int32_t>(seed % 256))
-            .per_column_zero_points(seed % 2 == 0)
-            .bias(true)
-            .requant(seed % 3 == 0)
-            .test(seed);
-        ++seed;
-      }
+  for (const KernelPaths& e : paths_by_kernel()) {
+    const lowp::GemmKernel* kn = e.kernel;
+    const size_t mr = kn->mr, nr = kn->nr;
+    const std::vector<size_t> ms = {1,  mr / 2 + 1, mr > 1 ? mr - 1 : 1,
+                                    mr, mr + 1,     2 * mr + mr / 2 + 1};
+    // A narrow kernel only runs for N <= its nr: one panel, full or not.
+    const std::vector<size_t> ns =
+        e.narrow ? std::vector<size_t>{1, nr / 2 + 1, nr > 1 ? nr - 1 : 1, nr}
+                 : std::vector<size_t>{4 * nr - 1, 4 * nr, 4 * nr + 1, 4 * nr + nr / 2};
+    for (size_t n : ns)
+      for (size_t m : ms)
+        for (size_t k : {size_t{27}, size_t{193}, kn->kc + 1, 2 * kn->kc + kn->kr + 1}) {
+          GemmTester()
+              .shape(m, k, n)
+              .a_zero_point(static_cast<int32_t>(seed % 256))
+              .per_column_zero_points(seed % 2 == 0)
+              .bias(true)
+              .requant(seed % 3 == 0)
+              .paths(e.paths)
+              .test(seed);
+          ++seed;
+        }
+  }
 }
 
 LOWP_TEST(gemm_threads_agree) {

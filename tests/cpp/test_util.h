@@ -34,3 +34,21 @@ extern int g_failures;
       }                                                                        \
     }                                                                          \
   } while (0)
+
+namespace lowp_test {
+// Counts a failure; true if it should still be printed.
+inline bool count_failure(const char* file, int line, const char* cond) {
+  if (++g_failures >= 20) return false;
+  std::printf("  %s:%d: check failed: %s: ", file, line, cond);
+  return true;
+}
+}  // namespace lowp_test
+
+// LOWP_CHECK as an expression: the condition's value, so that a tester can
+// stop at the first failure of a case.
+#define LOWP_EXPECT(cond, ...)                                       \
+  ((cond) ? true                                                     \
+          : ((::lowp_test::count_failure(__FILE__, __LINE__, #cond)  \
+                  ? (std::printf(__VA_ARGS__), std::printf("\n"), 0) \
+                  : 0),                                              \
+             false))
