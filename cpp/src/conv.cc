@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "conv_direct.h"
+#include "copy_bytes.h"
 #include "gemm_hooks.h"
 #include "kernels.h"
 #include "lowp/lowp.h"
@@ -42,28 +43,6 @@ std::vector<int32_t> repeat_per_column(const int32_t* values, size_t count, size
 struct KernelShape {
   size_t out_c, kh, kw, in_c, sh, sw;
 };
-
-// memcpy for the short runs of im2col (a 3-channel kernel row is 9 bytes):
-// two overlapping fixed-size copies instead of a library call.
-inline void copy_bytes(uint8_t* dst, const uint8_t* src, size_t n) {
-  if (n >= 64) {
-    std::memcpy(dst, src, n);
-  } else if (n >= 32) {
-    std::memcpy(dst, src, 32);
-    std::memcpy(dst + n - 32, src + n - 32, 32);
-  } else if (n >= 16) {
-    std::memcpy(dst, src, 16);
-    std::memcpy(dst + n - 16, src + n - 16, 16);
-  } else if (n >= 8) {
-    std::memcpy(dst, src, 8);
-    std::memcpy(dst + n - 8, src + n - 8, 8);
-  } else if (n >= 4) {
-    std::memcpy(dst, src, 4);
-    std::memcpy(dst + n - 4, src + n - 4, 4);
-  } else {
-    for (size_t i = 0; i < n; ++i) dst[i] = src[i];
-  }
-}
 
 struct Im2col {
   const uint8_t* x;

@@ -28,6 +28,7 @@
 #include <cstring>
 
 #include "../gemm.h"
+#include "../x86/pack_x86.h"
 #include "fixedpoint_avx2.h"
 
 namespace lowp {
@@ -35,61 +36,10 @@ namespace {
 
 constexpr size_t kMr = 6, kNr = 16;
 
-// Bytes k .. k_valid - 1 of a row (fewer than 16) followed by zeros, reading
-// only the `readable` bytes from the row's start (its own and the rows after
-// it). A byte-wise copy to the stack and a 16-byte load back would stall on
-// store forwarding, once per row of every micro-panel: the whole cost of
-// packing when K is as small as a first conv layer's 27.
-alignas(16) const uint8_t kSlide[32] = {
-    0,    1,    2,    3,    4,    5,    6,    7,    8,    9,    10,   11,   12,   13,   14,   15,
-    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80};
-alignas(16) const uint8_t kKeep[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-
-inline __m128i load_tail(const uint8_t* row, size_t k, size_t k_valid, size_t readable) {
-  const size_t n = k_valid - k;  // 1..15 bytes wanted
-  if (k + 16 <= readable) {      // read on into the next rows, keep the first n
-    const __m128i keep = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kKeep + 16 - n));
-    return _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)), keep);
-  }
-  if (k_valid >= 16) {  // the 16 bytes ending at k_valid, moved down by 16 - n
-    const __m128i slide = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kSlide + 16 - n));
-    return _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k_valid - 16)),
-                            slide);
-  }
-  uint64_t lo = 0, hi = 0;  // a short row at the very end: byte by byte, in registers
-  for (size_t j = 0; j < n; ++j) {
-    const uint64_t v = static_cast<uint64_t>(row[k + j]) << (8 * (j & 7));
-    if (j < 8) {
-      lo |= v;
-    } else {
-      hi |= v;
-    }
-  }
-  return _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo));
-}
-
-// Transposes 6 rows of 8 A pairs (r[i] dword j: pair j of row i) to 8
-// k-pairs of 6 rows (+ 2 zero dwords): pair j's rows in the first 24 bytes
-// of out[j].
-inline void transpose_6x8(const __m256i r[kMr], __m256i out[8]) {
-  const __m256i zero = _mm256_setzero_si256();
-  const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-  const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-  const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-  const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-  const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-  const __m256i w0 = _mm256_unpacklo_epi64(t4, zero), w1 = _mm256_unpackhi_epi64(t4, zero);
-  const __m256i w2 = _mm256_unpacklo_epi64(t5, zero), w3 = _mm256_unpackhi_epi64(t5, zero);
-  out[0] = _mm256_permute2x128_si256(u0, w0, 0x20);
-  out[1] = _mm256_permute2x128_si256(u1, w1, 0x20);
-  out[2] = _mm256_permute2x128_si256(u2, w2, 0x20);
-  out[3] = _mm256_permute2x128_si256(u3, w3, 0x20);
-  out[4] = _mm256_permute2x128_si256(u0, w0, 0x31);
-  out[5] = _mm256_permute2x128_si256(u1, w1, 0x31);
-  out[6] = _mm256_permute2x128_si256(u2, w2, 0x31);
-  out[7] = _mm256_permute2x128_si256(u3, w3, 0x31);
-}
+using x86::keep_first;
+using x86::load_tail16;
+using x86::slide_down;
+using x86::transpose_6x8;
 
 // Adds the 8 transposed k-pairs' values to row sums (int32 lane i: row i).
 inline __m256i add_row_sums(__m256i sums, const __m256i pairs[8]) {
@@ -142,12 +92,12 @@ void pack_a_6x2_avx2(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, 
       // read on into the next row and keep n bytes, row 5 takes the 16 bytes
       // ending at k_valid and moves them down.
       const size_t n = k_valid - k;
-      const __m128i keep = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kKeep + 16 - n));
+      const __m128i keep = keep_first(n);
       for (size_t i = 0; i + 1 < kMr; ++i) {
         r[i] = _mm256_cvtepu8_epi16(_mm_and_si128(
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i * lda + k)), keep));
       }
-      const __m128i slide = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kSlide + 16 - n));
+      const __m128i slide = slide_down(n);
       r[kMr - 1] = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + (kMr - 1) * lda + k_valid - 16)),
           slide));
@@ -159,7 +109,7 @@ void pack_a_6x2_avx2(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, 
         } else if (k + 16 <= k_valid) {
           bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i * lda + k));
         } else {
-          bytes = load_tail(a + i * lda, k, k_valid, (rows - 1 - i) * lda + k_valid);
+          bytes = load_tail16(a + i * lda, k, k_valid, (rows - 1 - i) * lda + k_valid);
         }
         r[i] = _mm256_cvtepu8_epi16(bytes);  // dword j: the pair p + j of row i
       }

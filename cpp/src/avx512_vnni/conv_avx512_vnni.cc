@@ -40,15 +40,10 @@
 #include <cstring>
 
 #include "../conv_direct.h"
+#include "../copy_bytes.h"
 #include "../x86/intrin.h"
 #include "fixedpoint_avx512.h"
 #include "kernels_avx512_vnni.h"
-
-// GCC 12 reports its own _mm512_undefined_epi32 as maybe uninitialized
-// when the AVX-512 intrinsics inline (GCC PR105593, fixed in 13).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 namespace lowp {
 namespace LOWP_ISA_NS {
@@ -108,25 +103,6 @@ inline __m512i requant16(__m512i v, const ChannelParams& ch, const MulQuantLanes
     return ch.any_right ? avx512::mulquant<true, true>(v, l) : avx512::mulquant<true, false>(v, l);
   }
   return ch.any_right ? avx512::mulquant<false, true>(v, l) : avx512::mulquant<false, false>(v, l);
-}
-
-// n < 64 bytes from src to dst as a few overlapping fixed-size copies.
-inline void copy_short(uint8_t* dst, const uint8_t* src, size_t n) {
-  if (n >= 32) {
-    std::memcpy(dst, src, 32);
-    std::memcpy(dst + n - 32, src + n - 32, 32);
-  } else if (n >= 16) {
-    std::memcpy(dst, src, 16);
-    std::memcpy(dst + n - 16, src + n - 16, 16);
-  } else if (n >= 8) {
-    std::memcpy(dst, src, 8);
-    std::memcpy(dst + n - 8, src + n - 8, 8);
-  } else if (n >= 4) {
-    std::memcpy(dst, src, 4);
-    std::memcpy(dst + n - 4, src + n - 4, 4);
-  } else {
-    for (size_t i = 0; i < n; ++i) dst[i] = src[i];
-  }
 }
 
 // The pixels of one block: pixel p's kernel rows in the buffer layout at
@@ -209,7 +185,7 @@ void block_chunk(const DirectConvJob& j, const Block<P>& b, size_t p0, size_t co
         const uint8_t* s = reinterpret_cast<const uint8_t*>(tmp);
         size_t i = 0;
         for (; i + 64 <= bytes; i += 64) std::memcpy(d + i, s + i, 64);
-        copy_short(d + i, s + i, bytes - i);
+        copy_bytes(d + i, s + i, bytes - i);
       }
     }
     return;
@@ -241,7 +217,7 @@ void block_chunk(const DirectConvJob& j, const Block<P>& b, size_t p0, size_t co
     } else {
       alignas(64) uint8_t tmp[64];
       _mm512_store_si512(tmp, bytes);
-      copy_short(dst, tmp, channels);
+      copy_bytes(dst, tmp, channels);
     }
   }
 }

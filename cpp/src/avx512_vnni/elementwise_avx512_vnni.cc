@@ -32,12 +32,6 @@
 #include "fixedpoint_avx512.h"
 #include "kernels_avx512_vnni.h"
 
-// GCC 12 reports its own _mm512_undefined_epi32 as maybe uninitialized
-// when the AVX-512 intrinsics inline (GCC PR105593, fixed in 13).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 namespace lowp {
 namespace LOWP_ISA_NS {
 namespace {

@@ -31,13 +31,8 @@
 
 #include "../gemm.h"
 #include "../x86/intrin.h"
+#include "../x86/pack_x86.h"
 #include "fixedpoint_avx512.h"
-
-// GCC 12 reports its own _mm512_undefined_epi32 as maybe uninitialized
-// when the AVX-512 intrinsics inline (GCC PR105593, fixed in 13).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 namespace lowp {
 namespace LOWP_ISA_NS {
@@ -58,57 +53,8 @@ inline int32_t load32(const uint8_t* p) {
 // ---------------------------------------------------------------------------
 // A packer.
 
-// Bytes k .. k_valid - 1 of a row (fewer than 16) followed by zeros, reading
-// only the `readable` bytes from the row's start (its own and the rows after
-// it), as the AVX2 packer does: no byte-wise stack copy (store forwarding
-// stalls would cost more than the packing at K = 27).
-alignas(16) const uint8_t kSlide[32] = {
-    0,    1,    2,    3,    4,    5,    6,    7,    8,    9,    10,   11,   12,   13,   14,   15,
-    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80};
-alignas(16) const uint8_t kKeep[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-
-inline __m128i load_tail(const uint8_t* row, size_t k, size_t k_valid, size_t readable) {
-  const size_t n = k_valid - k;  // 1..15 bytes wanted
-  if (k + 16 <= readable) {      // read on into the next rows, keep the first n
-    const __m128i keep = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kKeep + 16 - n));
-    return _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)), keep);
-  }
-  if (k_valid >= 16) {  // the 16 bytes ending at k_valid, moved down by 16 - n
-    const __m128i slide = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kSlide + 16 - n));
-    return _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k_valid - 16)),
-                            slide);
-  }
-  uint64_t lo = 0, hi = 0;  // a short row at the very end: byte by byte, in registers
-  for (size_t j = 0; j < n; ++j) {
-    const uint64_t v = static_cast<uint64_t>(row[k + j]) << (8 * (j & 7));
-    if (j < 8) {
-      lo |= v;
-    } else {
-      hi |= v;
-    }
-  }
-  return _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo));
-}
-
-// Bytes k .. k_valid - 1 of a row (1..31 of them) followed by zeros, as 32
-// bytes, by the same rules as load_tail.
-alignas(32) const uint8_t kKeep32[64] = {
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-
-inline __m256i load_tail32(const uint8_t* row, size_t k, size_t k_valid, size_t readable) {
-  const size_t n = k_valid - k;
-  if (k + 32 <= readable) {  // read on into the next rows, keep the first n
-    const __m256i keep = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kKeep32 + 32 - n));
-    return _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k)), keep);
-  }
-  const __m256i zero = _mm256_setzero_si256();
-  if (n < 16) return _mm256_inserti128_si256(zero, load_tail(row, k, k_valid, readable), 0);
-  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k));
-  const __m128i hi = n == 16 ? _mm_setzero_si128() : load_tail(row, k + 16, k_valid, readable);
-  return _mm256_inserti128_si256(_mm256_inserti128_si256(zero, lo, 0), hi, 1);
-}
+using x86::kKeep;
+using x86::load_tail32;
 
 // Four rows' 32 bytes (8 k groups each) -> t[j] holding group j (low 128
 // bits) and group j + 4 (high) of rows 0..3, row r at dword r: 8 in-lane
@@ -183,7 +129,7 @@ void pack_a_12x4_avx512(const uint8_t* a, size_t lda, size_t rows, size_t k_vali
       // read on into the next row (row i may read (11 - i) lda + k_valid
       // bytes) and keep n bytes; row 11 alone takes load_tail32's checks.
       const size_t n = k_valid - k;
-      const __m256i keep = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kKeep32 + 32 - n));
+      const __m256i keep = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kKeep + 32 - n));
 #pragma GCC unroll 4
       for (size_t b = 0; b < kBlocks; ++b) {
         const size_t i = 4 * b;

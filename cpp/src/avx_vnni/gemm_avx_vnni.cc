@@ -38,6 +38,7 @@
 #include "../avx2/fixedpoint_avx2.h"
 #include "../gemm.h"
 #include "../x86/intrin.h"
+#include "../x86/pack_x86.h"
 
 namespace lowp {
 namespace LOWP_ISA_NS {
@@ -60,68 +61,14 @@ inline int32_t load32(const void* p) {
 // ---------------------------------------------------------------------------
 // A packing.
 
-// kKeep + 32 - n: n bytes of 0xff, then zeros. kSlide + 16 - n: a shuffle
-// moving bytes 16 - n .. 15 down to 0 .. n - 1 and zeroing the rest.
-alignas(32) const uint8_t kKeep[64] = {
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-alignas(16) const uint8_t kSlide[32] = {
-    0,    1,    2,    3,    4,    5,    6,    7,    8,    9,    10,   11,   12,   13,   14,   15,
-    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80};
+using x86::transpose_6x8;
 
-// Bytes [k, min(k + 16, k_valid)) of a row, then zeros, reading only the
-// `readable` bytes from the row's start (its own and, where lda is small or
-// the rows overlap, the rows after it). A byte-wise copy through the stack
-// would stall on store forwarding once per row of every micro-panel, the
-// whole cost of packing when K is as small as a first conv layer's 27.
-inline __m128i load_row16(const uint8_t* row, size_t k, size_t k_valid, size_t readable) {
-  if (k >= k_valid) return _mm_setzero_si128();
-  if (k + 16 <= k_valid) return load128(row + k);
-  const size_t n = k_valid - k;  // 1..15
-  if (k + 16 <= readable) return _mm_and_si128(load128(row + k), load128(kKeep + 32 - n));
-  if (k_valid >= 16) return _mm_shuffle_epi8(load128(row + k_valid - 16), load128(kSlide + 16 - n));
-  uint64_t lo = 0, hi = 0;  // a short last row: byte by byte, in registers
-  for (size_t j = 0; j < n; ++j) {
-    const uint64_t v = static_cast<uint64_t>(row[k + j]) << (8 * (j & 7));
-    if (j < 8) {
-      lo |= v;
-    } else {
-      hi |= v;
-    }
-  }
-  return _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo));
-}
-
-// The same for 32 bytes.
+// Bytes [k, min(k + 32, k_valid)) of a row, then zeros, reading only the
+// `readable` bytes from the row's start (x86::load_tail32).
 inline __m256i load_row32(const uint8_t* row, size_t k, size_t k_valid, size_t readable) {
-  if (k + 32 <= k_valid) return load256(row + k);
   if (k >= k_valid) return _mm256_setzero_si256();
-  if (k + 32 <= readable)
-    return _mm256_and_si256(load256(row + k), load256(kKeep + 32 - (k_valid - k)));
-  const __m128i lo = load_row16(row, k, k_valid, readable);
-  const __m128i hi = load_row16(row, k + 16, k_valid, readable);
-  return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-}
-
-// 6 rows of 8 k groups (r[i] dword j: group j of row i) -> 8 groups of 6
-// rows: group j's 24 bytes at the start of out[j], then 8 zero bytes.
-inline void transpose_6x8(const __m256i r[kMr], __m256i out[8]) {
-  const __m256i zero = _mm256_setzero_si256();
-  const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-  const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-  const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-  const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-  const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-  const __m256i w0 = _mm256_unpacklo_epi64(t4, zero), w1 = _mm256_unpackhi_epi64(t4, zero);
-  const __m256i w2 = _mm256_unpacklo_epi64(t5, zero), w3 = _mm256_unpackhi_epi64(t5, zero);
-  out[0] = _mm256_permute2x128_si256(u0, w0, 0x20);
-  out[1] = _mm256_permute2x128_si256(u1, w1, 0x20);
-  out[2] = _mm256_permute2x128_si256(u2, w2, 0x20);
-  out[3] = _mm256_permute2x128_si256(u3, w3, 0x20);
-  out[4] = _mm256_permute2x128_si256(u0, w0, 0x31);
-  out[5] = _mm256_permute2x128_si256(u1, w1, 0x31);
-  out[6] = _mm256_permute2x128_si256(u2, w2, 0x31);
-  out[7] = _mm256_permute2x128_si256(u3, w3, 0x31);
+  if (k + 32 <= k_valid) return load256(row + k);
+  return x86::load_tail32(row, k, k_valid, readable);
 }
 
 // Rows [0, rows) of A, k values [0, k_valid) (the rest of [0, kc) zero),
