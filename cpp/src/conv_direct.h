@@ -35,6 +35,7 @@ struct DirectConvPacked {
   std::vector<uint8_t> data;  // 64-byte aligned use: kernels load unaligned
   std::vector<int32_t> bias;
   size_t channels = 0;
+  uint32_t flags = 0;  // the kernel's own (e.g. a term it can skip)
 };
 
 struct DirectConvJob {

@@ -36,6 +36,8 @@
 // bytes: exact sums of bytes. So every lane holds bias + the exact sum mod
 // 2^32, the contract's value. A padding tap is the byte x_zp both in dot and
 // in s, so it adds (x_zp - x_zp)(w - w_zp) = 0, exactly what x = x_zp adds.
+// Where every w_zp is 128 (int8-symmetric weights, TFLite's int8 scheme),
+// the s term is zero and the kernel skips the input sums (kNoSums).
 #include <algorithm>
 #include <cstring>
 
@@ -56,6 +58,9 @@ constexpr size_t kMaxPairs = 64;  // kh * ceil(row / 2), as the AVX2 kernel
 constexpr size_t kMaxQuads = 64;  // kh * ceil(row / 4) <= kh * ceil(row / 2)
 // Bytes of one pixel's buffer: every quad, and the last row's full 16 bytes.
 constexpr size_t kPixelBytes = 4 * kMaxQuads + kMaxRow;
+
+// DirectConvPacked::flags: every c[o] is 0 (w_zp = 128), so s is not needed.
+constexpr uint32_t kNoSums = 1;
 
 inline int32_t load32(const uint8_t* p) {
   int32_t v;
@@ -90,6 +95,7 @@ bool prepare_direct_avx512vnni(const DirectConvWeights& w, DirectConvPacked* out
     c[o] = (128 - zp) & 0xFFFF;
   }
   std::memcpy(out->data.data() + vectors * taps * 64, c.data(), c.size() * sizeof(int32_t));
+  out->flags = std::all_of(c.begin(), c.end(), [](int32_t v) { return v == 0; }) ? kNoSums : 0;
   return true;
 }
 
@@ -135,7 +141,7 @@ inline __m128i input_row(const DirectConvJob& j, size_t n, ptrdiff_t iy, ptrdiff
 }
 
 // Output channels [16 v0, 16 (v0 + G)) of the block's pixels [p0, p0 + count).
-template <size_t P, size_t G>
+template <size_t P, size_t G, bool kSums>
 void block_chunk(const DirectConvJob& j, const Block<P>& b, size_t p0, size_t count, size_t v0) {
   const size_t quads = (j.kw * j.in_c + 3) / 4, taps = j.kh * quads;
   const size_t vectors = j.packed->channels / 16;
@@ -152,8 +158,9 @@ void block_chunk(const DirectConvJob& j, const Block<P>& b, size_t p0, size_t co
     const __m512i bias = _mm512_loadu_si512(j.packed->bias.data() + ch0 + 16 * g);
     const __m512i cg = _mm512_loadu_si512(c + ch0 + 16 * g);
 #pragma GCC unroll 16
-    for (size_t p = 0; p < P; ++p)
-      acc[p][g] = _mm512_dpwssd_epi32(bias, _mm512_set1_epi32(b.sums[p]), cg);
+    for (size_t p = 0; p < P; ++p) {
+      acc[p][g] = kSums ? _mm512_dpwssd_epi32(bias, _mm512_set1_epi32(b.sums[p]), cg) : bias;
+    }
   }
   const uint8_t* rows = b.rows[0];
   for (size_t t = 0; t < taps; ++t, rows += 4) {
@@ -224,7 +231,7 @@ void block_chunk(const DirectConvJob& j, const Block<P>& b, size_t p0, size_t co
 
 // Pixels [begin, end) in blocks of P; within a block, output channels in
 // chunks of G vectors (the last chunk of fewer).
-template <size_t P, size_t G>
+template <size_t P, size_t G, bool kSums>
 void direct_conv_blocks(const DirectConvJob& j, size_t begin, size_t end) {
   const ConvGeometry& g = j.g;
   const size_t run = j.kw * j.in_c, quads = (run + 3) / 4;
@@ -268,7 +275,7 @@ void direct_conv_blocks(const DirectConvJob& j, size_t begin, size_t end) {
         for (size_t ky = 0; ky < j.kh; ++ky, src += line_bytes) {
           const __m128i row = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
           _mm_storeu_si128(reinterpret_cast<__m128i*>(rows + 4 * quads * ky), row);
-          sum = _mm_dpbusd_epi32(sum, row, row_mask);
+          if (kSums) sum = _mm_dpbusd_epi32(sum, row, row_mask);
         }
       } else {
         const ptrdiff_t ix0 =
@@ -276,10 +283,10 @@ void direct_conv_blocks(const DirectConvJob& j, size_t begin, size_t end) {
         for (size_t ky = 0; ky < j.kh; ++ky) {
           const __m128i row = input_row(j, n, iy0 + static_cast<ptrdiff_t>(ky), ix0, zp8);
           _mm_storeu_si128(reinterpret_cast<__m128i*>(rows + 4 * quads * ky), row);
-          sum = _mm_dpbusd_epi32(sum, row, row_mask);
+          if (kSums) sum = _mm_dpbusd_epi32(sum, row, row_mask);
         }
       }
-      _mm_store_si128(reinterpret_cast<__m128i*>(partial[p]), sum);
+      if (kSums) _mm_store_si128(reinterpret_cast<__m128i*>(partial[p]), sum);
       if (p + 1 < count || p + 1 == P) {  // step to the next pixel
         first += step;
         if (++ox == g.out_w) {
@@ -293,7 +300,7 @@ void direct_conv_blocks(const DirectConvJob& j, size_t begin, size_t end) {
       }
     }
     // Four pixels' partial sums at a time into their totals.
-    for (size_t p = 0; p < P; p += 4) {
+    for (size_t p = 0; kSums && p < P; p += 4) {
       const auto at = [&](size_t i) {
         return _mm_load_si128(reinterpret_cast<const __m128i*>(partial[p + i]));
       };
@@ -302,16 +309,16 @@ void direct_conv_blocks(const DirectConvJob& j, size_t begin, size_t end) {
       _mm_store_si128(reinterpret_cast<__m128i*>(b.sums + p), total);
     }
     size_t v0 = 0;
-    for (; v0 + G <= vectors; v0 += G) block_chunk<P, G>(j, b, p0, count, v0);
+    for (; v0 + G <= vectors; v0 += G) block_chunk<P, G, kSums>(j, b, p0, count, v0);
     switch (vectors - v0) {  // only when G == 4
       case 1:
-        block_chunk<P, 1>(j, b, p0, count, v0);
+        block_chunk<P, 1, kSums>(j, b, p0, count, v0);
         break;
       case 2:
-        block_chunk<P, 2 < G ? 2 : 1>(j, b, p0, count, v0);
+        block_chunk<P, 2 < G ? 2 : 1, kSums>(j, b, p0, count, v0);
         break;
       case 3:
-        block_chunk<P, 3 < G ? 3 : 1>(j, b, p0, count, v0);
+        block_chunk<P, 3 < G ? 3 : 1, kSums>(j, b, p0, count, v0);
         break;
       default:
         break;
@@ -319,16 +326,25 @@ void direct_conv_blocks(const DirectConvJob& j, size_t begin, size_t end) {
   }
 }
 
-void direct_conv_u8_c4_avx512vnni(const DirectConvJob& j, size_t begin, size_t end) {
+template <bool kSums>
+void direct_conv_by_vectors(const DirectConvJob& j, size_t begin, size_t end) {
   const size_t vectors = j.packed->channels / 16;
   if (vectors == 1) {
-    direct_conv_blocks<16, 1>(j, begin, end);
+    direct_conv_blocks<16, 1, kSums>(j, begin, end);
   } else if (vectors == 2) {
-    direct_conv_blocks<12, 2>(j, begin, end);
+    direct_conv_blocks<12, 2, kSums>(j, begin, end);
   } else if (vectors == 3) {
-    direct_conv_blocks<8, 3>(j, begin, end);
+    direct_conv_blocks<8, 3, kSums>(j, begin, end);
   } else {
-    direct_conv_blocks<6, 4>(j, begin, end);
+    direct_conv_blocks<6, 4, kSums>(j, begin, end);
+  }
+}
+
+void direct_conv_u8_c4_avx512vnni(const DirectConvJob& j, size_t begin, size_t end) {
+  if (j.packed->flags & kNoSums) {
+    direct_conv_by_vectors<false>(j, begin, end);
+  } else {
+    direct_conv_by_vectors<true>(j, begin, end);
   }
 }
 
