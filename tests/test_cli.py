@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,41 @@ def test_python_dash_m_info():
 def test_console_script_info():
     done = subprocess.run(["lowp", "info"], capture_output=True, text=True, check=True)
     _check_info(done.stdout)
+
+
+def test_version():
+    done = subprocess.run(
+        [sys.executable, "-m", "lowp", "--version"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == f"lowp {lowp.__version__}"
+
+
+@pytest.mark.parametrize("command", [["info"], ["run", "--threads", "1"]])
+def test_closed_pipe_ends_quietly(command):
+    # stdout is a pipe whose reader is already gone (lowp run | head -1, once
+    # head has exited): every write fails with EPIPE.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "lowp", *command],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr
+
+
+def test_info_names_the_cpu():
+    done = subprocess.run(
+        [sys.executable, "-m", "lowp", "info"], capture_output=True, text=True, check=True
+    )
+    cpu = [line for line in done.stdout.splitlines() if line.startswith("cpu:")]
+    assert cpu and cpu[0].split(":", 1)[1].strip() == (lowp.cpu_info()["model"] or "-")
 
 
 def test_no_command_prints_help():

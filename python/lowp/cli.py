@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import _run
@@ -13,6 +14,7 @@ def _info(_: argparse.Namespace) -> int:
 
     info = lowp.cpu_info()
     print(f"lowp {lowp.__version__}")
+    print(f"cpu:      {info['model'] or '-'}")
     print(f"arch:     {info['arch']}")
     print(f"features: {' '.join(info['features']) or '-'}")
     print(f"paths:    {' '.join(info['paths'])}")
@@ -52,9 +54,27 @@ def _bench_conv(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs a command; a reader that goes away (``lowp run | head -1``) ends it
+    quietly, as it does a Unix tool."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # Further writes (and the interpreter's flush at exit) would raise
+        # again: point stdout at /dev/null, then stop.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="lowp", description="Exact uint8 integer kernels for quantized inference."
     )
+    parser.add_argument("--version", action="version", version=f"lowp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("info", help="print the CPU, the ISA paths and the active path and threads")
     bench = sub.add_parser("bench", help="time lowp against other engines on the same shapes")
