@@ -70,6 +70,25 @@ def test_info_names_the_cpu():
     assert cpu and cpu[0].split(":", 1)[1].strip() == (lowp.cpu_info()["model"] or "-")
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["gemm", "--repeats", "0"], "--repeats must be >= 1"),
+        (["gemm", "--threads", "0"], "--threads must be >= 1"),
+        (["conv", "--threads", "-1"], "--threads must be >= 1"),
+        (["gemm", "--shapes", "1x40000x1"], "K must be <= 33025"),
+        (["conv", "--shapes", "conv3s1:1x8x8x4000x4"], "at most 33025"),
+    ],
+)
+def test_bench_refuses_bad_arguments_in_one_line(args, message):
+    done = subprocess.run(
+        [sys.executable, "-m", "lowp", "bench", *args], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 def test_no_command_prints_help():
     done = subprocess.run([sys.executable, "-m", "lowp"], capture_output=True, text=True)
     assert done.returncode == 2

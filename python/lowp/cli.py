@@ -23,10 +23,20 @@ def _info(_: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_error(message: str) -> int:
+    print(f"lowp bench: {message}", file=sys.stderr)
+    return 2
+
+
 def _bench(args: argparse.Namespace) -> int:
+    if args.repeats < 1:
+        return _bench_error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.threads < 1:
+        return _bench_error(f"--threads must be >= 1, got {args.threads}")
     if args.op == "conv":
         return _bench_conv(args)
     from . import _bench
+    from .gemm import MAX_K
 
     shapes = None
     if args.shapes:
@@ -35,20 +45,33 @@ def _bench(args: argparse.Namespace) -> int:
         except ValueError:
             shapes = []
         if not shapes or any(len(s) != 3 or min(s) < 1 for s in shapes):
-            print("lowp bench: --shapes takes MxKxN with positive sizes", file=sys.stderr)
-            return 2
+            return _bench_error("--shapes takes MxKxN with positive sizes")
+        for m, k, n in shapes:
+            if k > MAX_K:
+                return _bench_error(
+                    f"--shapes {m}x{k}x{n}: K must be <= {MAX_K} for an exact int32 result"
+                )
     _bench.bench_gemm(shapes, threads=args.threads, repeats=args.repeats)
     return 0
 
 
 def _bench_conv(args: argparse.Namespace) -> int:
     from . import _bench_conv
+    from .gemm import MAX_K
 
     try:
         shapes = [_bench_conv.parse_shape(s) for s in args.shapes or []]
     except ValueError as err:
-        print(f"lowp bench: --shapes: {err}", file=sys.stderr)
-        return 2
+        return _bench_error(f"--shapes: {err}")
+    for text, s in zip(args.shapes or [], shapes):
+        # Products summed into one output: every tap, or for a transposed
+        # conv the taps that overlap there.
+        taps = s.k * s.k if s.kind == "conv" else (-(-s.k // s.stride)) ** 2
+        if s.cin * taps > MAX_K:
+            return _bench_error(
+                f"--shapes {text}: {s.cin * taps} products per output;"
+                f" at most {MAX_K} give an exact int32 result"
+            )
     _bench_conv.bench_conv(shapes or None, threads=args.threads, repeats=args.repeats)
     return 0
 
