@@ -167,3 +167,58 @@ def test_requant_from_scales_bad(kwargs, error, match):
     }
     with pytest.raises(error, match=match):
         lowp.Requant.from_scales(**args)
+
+
+# --- misuse found by a hostile test (the misuse issue) ----------------------
+
+
+def test_requant_refuses_empty_tables():
+    empty = np.array([], np.int32)
+    with pytest.raises(ValueError, match="at least one value"):
+        lowp.Requant(empty, empty, 0)
+
+
+@pytest.mark.parametrize("field", ["multiplier", "shift", "zero_point", "qmin", "qmax"])
+def test_requant_is_immutable(field):
+    rq = lowp.Requant(2**30, -3, 10, 1, 250)
+    with pytest.raises(AttributeError, match="immutable"):
+        setattr(rq, field, 999)
+    with pytest.raises(AttributeError, match="immutable"):
+        delattr(rq, field)
+    assert (rq.zero_point, rq.qmin, rq.qmax) == (10, 1, 250)
+    with pytest.raises(ValueError):  # the tables themselves are read-only
+        rq.multiplier[0] = 1
+
+
+def test_requant_pickles_and_copies_through_its_checks():
+    import copy
+    import pickle
+
+    rq = lowp.Requant(np.array([2**30, 2**30 + 5], np.int32), np.array([-3, 2], np.int32), 7)
+    for other in (pickle.loads(pickle.dumps(rq)), copy.copy(rq), copy.deepcopy(rq)):
+        assert other.multiplier.tolist() == rq.multiplier.tolist()
+        assert other.shift.tolist() == rq.shift.tolist()
+        assert (other.zero_point, other.qmin, other.qmax) == (7, 0, 255)
+
+
+@pytest.mark.parametrize("requant", [None, lowp.Requant(2**30, -1, 100)])
+def test_gemm_with_k_zero_is_the_bias(requant):
+    a = np.zeros((2, 3, 0), np.uint8)
+    b = np.zeros((0, 4), np.uint8)
+    bias = np.array([5, -6, 7, 1000], np.int32)
+    got = lowp.gemm(a, b, 3, 128, bias=bias, requant=requant)
+    assert got.shape == (2, 3, 4)
+    want = np.broadcast_to(bias, (2, 3, 4))
+    if requant is not None:
+        want = lowp.requantize(np.ascontiguousarray(want), 2**30, -1, 100)
+    np.testing.assert_array_equal(got, want)
+    zeros = lowp.Linear(b, 128, x_zero_point=3)(a)
+    np.testing.assert_array_equal(zeros, np.zeros((2, 3, 4), np.int32))
+
+
+def test_gemm_with_n_zero_is_empty():
+    a = np.ones((3, 5), np.uint8)
+    got = lowp.gemm(a, np.ones((5, 0), np.uint8), 3, 128)
+    assert got.shape == (3, 0) and got.dtype == np.int32
+    out = np.empty((3, 0), np.int32)
+    assert lowp.Linear(np.ones((5, 0), np.uint8), 128, x_zero_point=3)(a, out=out) is out

@@ -376,7 +376,8 @@ void Gemm::Impl::run(const GemmCall& call) const {
   // With K in one block there are no partial sums to keep in L2, and with a
   // small K a 64-row task is too little work for its fixed costs: take about
   // 16 KiB of A rows (K = 27: ~600 rows).
-  const size_t rows_wanted = p.kc < p.k_padded ? 64 : std::max<size_t>(64, 16384 / k);
+  const size_t rows_wanted =
+      p.kc < p.k_padded ? 64 : std::max<size_t>(64, 16384 / std::max<size_t>(k, 1));
   size_t mc = std::min(round_up(m, kn.mr), round_up(rows_wanted, kn.mr));
   size_t nc = std::min(round_up(n, kn.nr), round_up(512, kn.nr));
   auto tasks = [&] { return ((m + mc - 1) / mc) * ((n + nc - 1) / nc); };

@@ -140,13 +140,37 @@ class Requant:
 
     __slots__ = ("multiplier", "qmax", "qmin", "shift", "zero_point")
 
+    multiplier: np.ndarray
+    shift: np.ndarray
+    zero_point: int
+    qmin: int
+    qmax: int
+
     def __init__(self, multiplier, shift, zero_point, qmin=0, qmax=255):
         m, s = _checks.channel_params(multiplier, shift, None)
-        self.multiplier: np.ndarray = m
-        self.shift: np.ndarray = s
-        self.zero_point, self.qmin, self.qmax = _clamp_bounds(zero_point, qmin, qmax)
-        for arr in (self.multiplier, self.shift):
+        if m.size == 0:
+            raise ValueError("multiplier and shift must have at least one value (1 per tensor)")
+        for arr in (m, s):
             arr.flags.writeable = False
+        zp, lo, hi = _clamp_bounds(zero_point, qmin, qmax)
+        # Validated once: the fields cannot be reassigned afterwards.
+        for name, value in (
+            ("multiplier", m),
+            ("shift", s),
+            ("zero_point", zp),
+            ("qmin", lo),
+            ("qmax", hi),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Requant is immutable: make a new one instead of setting {name}")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"Requant is immutable: {name} cannot be deleted")
+
+    def __reduce__(self):  # pickle and copy through the constructor, which validates
+        return (Requant, (self.multiplier, self.shift, self.zero_point, self.qmin, self.qmax))
 
     @property
     def channels(self) -> int:

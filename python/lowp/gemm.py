@@ -9,6 +9,8 @@ with zero point ``z + 128``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _checks, _core
@@ -117,16 +119,17 @@ class _Packed:
             got = a_u8.shape[-1] if a_u8.ndim else "a scalar"
             raise ValueError(f"{a_name}'s last axis must be K={self.k}, got {got}")
         shape = (*a_u8.shape[:-1], self.n)
-        a2 = a_u8.reshape(-1, self.k)
+        rows = math.prod(a_u8.shape[:-1])  # explicit: -1 cannot be inferred when K = 0
+        a2 = a_u8.reshape(rows, self.k)
         if not a2.flags.c_contiguous:
             a2 = np.ascontiguousarray(a2)
         dtype = np.int32 if self.requant is None else np.uint8
         if out is None:  # the common case, kept short: per-call overhead matters at M = 1
             dest = np.empty(shape, dtype=dtype)
-            self._run(a2, dest.reshape(-1, self.n))
+            self._run(a2, dest.reshape(rows, self.n))
             return dest
         return _checks.into_out(
-            lambda d: self._run(a2, d.reshape(-1, self.n)), (a_u8,), shape, dtype, out
+            lambda d: self._run(a2, d.reshape(rows, self.n)), (a_u8,), shape, dtype, out
         )
 
     def _run(self, a2: np.ndarray, dest2: np.ndarray) -> None:

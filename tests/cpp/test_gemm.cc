@@ -145,6 +145,24 @@ std::vector<KernelPaths> paths_by_kernel() {
 
 }  // namespace
 
+// K = 0 is an empty sum: the result is the bias (a division by K in the
+// task shape once made it a SIGFPE).
+LOWP_TEST(gemm_empty_k_is_the_bias) {
+  const int32_t zp = 128, bias[3] = {5, -6, 7};
+  const lowp::Path saved = lowp::active_path();
+  for (lowp::Path p : lowp::available_paths()) {
+    lowp::set_active_path(p);
+    const uint8_t none = 0;
+    lowp::Gemm gemm(&none, 0, 3, 3, &zp, 1, 9, bias);
+    std::vector<int32_t> c(4 * 3, int32_t(0xA5A5A5A5));
+    gemm.run(&none, 4, 0, c.data(), 3);
+    for (size_t i = 0; i < c.size(); ++i) {
+      LOWP_CHECK(c[i] == bias[i % 3], "%s K = 0: c[%zu] = %d", lowp::path_name(p), i, c[i]);
+    }
+  }
+  lowp::set_active_path(saved);
+}
+
 LOWP_TEST(gemm_edge_tiles) {
   const size_t dims[] = {1, 2, 3, 5, 6, 7, 8, 9, 12, 15, 16, 17, 23, 24, 25, 33};
   uint32_t seed = 1;
