@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import lowp
@@ -63,7 +65,7 @@ def test_num_threads(threads):
     lowp.set_num_threads(3)
     assert lowp.get_num_threads() == 3
     for bad in (0, -2):
-        with pytest.raises(ValueError, match="n must be >= 1"):
+        with pytest.raises(ValueError, match=r"n must be in \[1, "):
             lowp.set_num_threads(bad)
     with pytest.raises(TypeError, match="n must be an int"):
         lowp.set_num_threads(2.0)
@@ -86,9 +88,62 @@ def test_environment_variables():
 
 @pytest.mark.parametrize(
     ("var", "value"),
-    [("LOWP_PATH", "sse9"), ("LOWP_NUM_THREADS", "zero"), ("LOWP_NUM_THREADS", "0")],
+    [
+        ("LOWP_PATH", "sse9"),
+        ("LOWP_PATH", "neon" if platform.machine() in ("x86_64", "AMD64") else "avx2"),
+        ("LOWP_NUM_THREADS", "zero"),
+        ("LOWP_NUM_THREADS", "abc"),
+        ("LOWP_NUM_THREADS", "0"),
+        ("LOWP_NUM_THREADS", "-1"),
+        ("LOWP_NUM_THREADS", "99999"),
+        ("LOWP_NUM_THREADS", str(2**31)),
+    ],
 )
-def test_bad_environment_variables(var, value):
-    done = _run({var: value}, "import lowp")
-    assert done.returncode != 0
-    assert f"ValueError: {var}" in done.stderr
+def test_bad_environment_variables_warn_and_keep_the_default(var, value):
+    code = (
+        "import warnings; warnings.simplefilter('always');"
+        "import lowp; print(lowp.get_path(), lowp.get_num_threads(), lowp.cpu_info()['paths'][-1],"
+        " lowp._core.default_num_threads())"
+    )
+    done = _run({var: value}, code)
+    assert done.returncode == 0, done.stderr
+    path, threads, best, default_threads = done.stdout.split()
+    assert path == best and threads == default_threads
+    assert done.stderr.count("RuntimeWarning") == 1
+    assert f"{var}={value!r} ignored" in done.stderr
+
+
+def test_empty_environment_variables_are_unset():
+    done = _run({"LOWP_PATH": "", "LOWP_NUM_THREADS": ""}, "import lowp")
+    assert done.returncode == 0 and done.stderr == ""
+
+
+def test_thread_count_bounds(threads):
+    lowp.set_num_threads(np.int64(3))
+    assert lowp.get_num_threads() == 3
+    lowp.set_num_threads(lowp.MAX_THREADS)
+    with pytest.raises(ValueError, match=rf"n must be in \[1, {lowp.MAX_THREADS}\]"):
+        lowp.set_num_threads(lowp.MAX_THREADS + 1)
+    with pytest.raises(ValueError, match="n must be in"):
+        lowp.set_num_threads(2**31)
+    with pytest.raises(TypeError, match="n must be an int"):
+        lowp.set_num_threads(2.0)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_lowering_the_thread_count_releases_the_workers():
+    code = (
+        "import os, numpy as np, lowp\n"
+        "count = lambda: len(os.listdir('/proc/self/task'))\n"
+        "before = count()\n"
+        "a = np.ones((4096, 64), np.uint8); b = np.ones((64, 256), np.uint8)\n"
+        "lowp.set_num_threads(48); lowp.gemm(a, b, 0, 0)\n"
+        "many = count()\n"
+        "lowp.set_num_threads(2); lowp.gemm(a, b, 0, 0)\n"
+        "print(before, many, count())\n"
+    )
+    done = _run({}, code)
+    assert done.returncode == 0, done.stderr
+    before, many, after = (int(v) for v in done.stdout.split())
+    assert many >= before + 47
+    assert after <= before + 1

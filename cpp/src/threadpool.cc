@@ -47,6 +47,23 @@ class ThreadPool {
 
   std::mutex& submit_mutex() { return submit_mutex_; }
 
+  // Stops the workers beyond threads - 1 (joined, so their stacks are
+  // freed). Waits for a job in flight to finish first.
+  void trim(int threads) {
+    std::lock_guard<std::mutex> submit(submit_mutex_);
+    const size_t keep = static_cast<size_t>(std::max(threads - 1, 0));
+    if (workers_.size() <= keep) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      keep_ = static_cast<int>(keep);
+    }
+    work_cv_.notify_all();
+    for (size_t i = keep; i < workers_.size(); ++i) workers_[i].join();
+    workers_.resize(keep);
+    std::lock_guard<std::mutex> lock(mutex_);
+    keep_ = kMaxThreads;
+  }
+
  private:
   void take_tasks(void (*fn)(void*, size_t), void* ctx, size_t n_tasks) {
     for (size_t t = next_.fetch_add(1); t < n_tasks; t = next_.fetch_add(1)) fn(ctx, t);
@@ -60,7 +77,8 @@ class ThreadPool {
       size_t n_tasks;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        work_cv_.wait(lock, [&] { return generation_ != seen; });
+        work_cv_.wait(lock, [&] { return generation_ != seen || index >= keep_; });
+        if (index >= keep_) return;  // trimmed
         seen = generation_;
         if (index >= participants_) continue;
         fn = fn_;
@@ -87,6 +105,7 @@ class ThreadPool {
   std::atomic<size_t> next_{0};
   int participants_ = 0;
   int pending_ = 0;
+  int keep_ = kMaxThreads;  // workers with a lower index live on
 };
 
 // The pool is never destroyed: its workers sleep in a wait at process exit,
@@ -115,11 +134,11 @@ int default_num_threads() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) {
     const int n = CPU_COUNT(&set);
-    if (n > 0) return n;
+    if (n > 0) return std::min(n, kMaxThreads);
   }
 #endif
   const unsigned n = std::thread::hardware_concurrency();
-  return n > 0 ? static_cast<int>(n) : 1;
+  return n > 0 ? std::min(static_cast<int>(n), kMaxThreads) : 1;
 }
 
 int num_threads() {
@@ -132,7 +151,11 @@ int num_threads() {
   return n;
 }
 
-void set_num_threads(int n) { g_num_threads.store(n < 1 ? 1 : n, std::memory_order_relaxed); }
+void set_num_threads(int n) {
+  n = std::clamp(n, 1, kMaxThreads);
+  const int before = g_num_threads.exchange(n, std::memory_order_relaxed);
+  if (before > n) pool().trim(n);
+}
 
 void parallel_for(size_t n_tasks, void (*fn)(void* ctx, size_t task), void* ctx) {
   const int threads =

@@ -65,7 +65,10 @@ void set_path(const std::string& name) {
 }
 
 void set_num_threads(int n) {
-  if (n < 1) throw py::value_error("num_threads must be >= 1, got " + std::to_string(n));
+  if (n < 1 || n > lowp::kMaxThreads) {
+    throw py::value_error("num_threads must be in [1, " + std::to_string(lowp::kMaxThreads) +
+                          "], got " + std::to_string(n));
+  }
   lowp::set_num_threads(n);
 }
 
@@ -348,6 +351,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &lowp::num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("default_num_threads", &lowp::default_num_threads);
+  m.attr("MAX_THREADS") = lowp::kMaxThreads;
   m.def("quantize_multiplier", &quantize_multiplier, py::arg("real"));
   m.def("srdhm", &srdhm, py::arg("a"), py::arg("b"), py::arg("out"));
   m.def("rdivpot", &rdivpot, py::arg("x"), py::arg("exponent"), py::arg("out"));

@@ -7,7 +7,14 @@ semantics on every ISA path (scalar, AVX2, NEON, NEON dot-product).
 from __future__ import annotations
 
 from . import reference
-from ._runtime import cpu_info, get_num_threads, get_path, set_num_threads, set_path
+from ._runtime import (
+    MAX_THREADS,
+    cpu_info,
+    get_num_threads,
+    get_path,
+    set_num_threads,
+    set_path,
+)
 from .conv import Conv2d, ConvTranspose2d, conv2d, conv_transpose2d
 from .fixedpoint import (
     Requant,
@@ -23,6 +30,7 @@ from .quant import QParams, QuantError, choose_qparams, dequantize, quant_error,
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAX_THREADS",
     "Conv2d",
     "ConvTranspose2d",
     "Linear",

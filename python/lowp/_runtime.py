@@ -1,13 +1,16 @@
 """ISA path and thread selection, from Python and from the environment.
 
-``LOWP_PATH`` (a path name) and ``LOWP_NUM_THREADS`` (an integer >= 1) are
-read once, when lowp is imported; a bad value raises there, naming the
-variable.
+``LOWP_PATH`` (a path name) and ``LOWP_NUM_THREADS`` (an integer in [1,
+MAX_THREADS]) are read once, when lowp is imported. A bad value (a path this
+CPU lacks, a count that is not such an integer) does not stop the import: it
+gives one warning naming the variable, and the default stays.
 """
 
 from __future__ import annotations
 
+import numbers
 import os
+import warnings
 from typing import Any
 
 from . import _core
@@ -59,31 +62,46 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
+MAX_THREADS: int = _core.MAX_THREADS
+"""The largest thread count lowp takes (more only cost memory and wake-ups)."""
+
+
 def set_num_threads(n: int) -> None:
-    """Set the thread count (>= 1). Results never depend on it."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    """Set the thread count, 1 to MAX_THREADS (Python or NumPy integers).
+    Results never depend on it; lowering it stops the extra worker threads."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    n = int(n)
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"n must be in [1, {MAX_THREADS}], got {n}")
     _core.set_num_threads(n)
 
 
 def _apply_environment() -> None:
+    def ignored(var: str, value: str, why: str, default: object) -> None:
+        warnings.warn(
+            f"{var}={value!r} ignored: {why}; using the default ({default})",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
     path = os.environ.get("LOWP_PATH")
     if path:
         try:
             _core.set_path(path)
         except ValueError as err:
-            raise ValueError(f"LOWP_PATH: {err}") from None
+            ignored("LOWP_PATH", path, str(err), _core.get_path())
     threads = os.environ.get("LOWP_NUM_THREADS")
     if threads:
         try:
             n = int(threads)
         except ValueError:
             n = 0
-        if n < 1:
-            raise ValueError(f"LOWP_NUM_THREADS must be an integer >= 1, got {threads!r}")
-        _core.set_num_threads(n)
+        if 1 <= n <= MAX_THREADS:
+            _core.set_num_threads(n)
+        else:
+            why = f"it must be an integer in [1, {MAX_THREADS}]"
+            ignored("LOWP_NUM_THREADS", threads, why, _core.get_num_threads())
 
 
 _apply_environment()

@@ -45,9 +45,13 @@ CpuInfo cpu_info();
 
 // ---------------------------------------------------------------------------
 // Threads. Work is split so that results never depend on the thread count.
-int default_num_threads();  // cores this process may run on
+// At most kMaxThreads: more threads than that only cost memory and wake-ups.
+constexpr int kMaxThreads = 256;
+int default_num_threads();  // cores this process may run on (at most kMaxThreads)
 int num_threads();
-void set_num_threads(int n);  // n >= 1
+// Clamped to [1, kMaxThreads]. Lowering the count stops the pool's extra
+// workers (after any job in flight).
+void set_num_threads(int n);
 
 // ---------------------------------------------------------------------------
 // Fixed-point arithmetic (gemmlowp semantics, DESIGN.md section 2). These are
