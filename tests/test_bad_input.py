@@ -222,3 +222,31 @@ def test_gemm_with_n_zero_is_empty():
     assert got.shape == (3, 0) and got.dtype == np.int32
     out = np.empty((3, 0), np.int32)
     assert lowp.Linear(np.ones((5, 0), np.uint8), 128, x_zero_point=3)(a, out=out) is out
+
+
+@pytest.mark.parametrize("bad", ["bogus", 3.5, object()])
+def test_layer_x_dtype_is_named(bad):
+    w = np.ones((4, 3, 3, 2), np.uint8)
+    with pytest.raises(TypeError, match="x_dtype must be uint8 or int8"):
+        lowp.Conv2d(w, 128, x_zero_point=0, x_dtype=bad)
+    with pytest.raises(TypeError, match="x_dtype must be uint8 or int8"):
+        lowp.Linear(np.ones((3, 2), np.uint8), 128, x_zero_point=0, x_dtype=bad)
+
+
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        (None, TypeError),
+        (5, TypeError),
+        ((1, 8, 8.0, 2), TypeError),
+        ((1, 8, "8", 2), TypeError),
+        ((1, 8, True, 2), TypeError),
+        ((1, 8, 8), ValueError),
+    ],
+)
+def test_output_shape_refuses_non_integer_shapes(bad, error):
+    layer = lowp.Conv2d(np.ones((4, 3, 3, 2), np.uint8), 128, x_zero_point=0)
+    with pytest.raises(error, match="input_shape"):
+        layer.output_shape(bad)
+    assert layer.output_shape((1, 8, 8, 2)) == (1, 6, 6, 4)
+    assert layer.output_shape(np.array([1, 8, 8, 2])) == (1, 6, 6, 4)

@@ -297,9 +297,17 @@ class _ConvLayer:
 
     def output_shape(self, input_shape) -> tuple[int, int, int, int]:
         """The NHWC output shape for an NHWC input shape."""
-        if len(input_shape) != 4:
+        try:
+            dims = list(input_shape)
+        except TypeError:
+            raise TypeError(
+                f"input_shape must be a sequence of 4 integers (NHWC), got {input_shape!r}"
+            ) from None
+        if len(dims) != 4:
             raise ValueError(f"input_shape must be NHWC (4 values), got {input_shape!r}")
-        n, h, w, c = (int(d) for d in input_shape)
+        if any(isinstance(d, bool) or not isinstance(d, numbers.Integral) for d in dims):
+            raise TypeError(f"input_shape must hold integers, got {input_shape!r}")
+        n, h, w, c = (int(d) for d in dims)
         if n < 0 or h < 1 or w < 1 or c != self._op.in_c:
             raise ValueError(
                 f"input_shape must be [N, H, W, {self._op.in_c}] with H, W >= 1,"

@@ -37,7 +37,10 @@ def _operand_u8(x, name: str) -> tuple[np.ndarray, bool]:
 def _layer_x_dtype(w, x_dtype) -> np.dtype:
     """A packed layer's input dtype: ``x_dtype``, by default the weights'."""
     _operand_u8(w, "w")  # a wrong weight dtype is named as such, not as x_dtype
-    dtype = np.dtype(np.asarray(w).dtype if x_dtype is None else x_dtype)
+    try:
+        dtype = np.dtype(np.asarray(w).dtype if x_dtype is None else x_dtype)
+    except TypeError:
+        raise TypeError(f"x_dtype must be uint8 or int8, got {x_dtype!r}") from None
     if dtype not in (np.uint8, np.int8):
         raise TypeError(f"x_dtype must be uint8 or int8, got {dtype}")
     return dtype
