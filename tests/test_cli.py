@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import lowp
@@ -143,3 +144,68 @@ def test_bench_conv_bad_shapes(spec):
     )
     assert done.returncode == 2
     assert "--shapes" in done.stderr
+
+
+def _lowp_run(*args: str, cwd=None, code: str | None = None) -> subprocess.CompletedProcess:
+    if code is None:
+        cmd = [sys.executable, "-m", "lowp", "run", "--repeats", "1", *args]
+    else:
+        cmd = [sys.executable, "-c", code, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+
+
+def _bundled():
+    import lowp.tflite
+
+    model = lowp.tflite.load(lowp.tflite.bundled_model())
+    return model, model.random_inputs(3)
+
+
+def test_run_output_is_exactly_the_named_file(tmp_path):
+    model, inputs = _bundled()
+    want = model(*inputs)
+    np.save(tmp_path / "x.npy", inputs[0])
+    for name in ("y.npy", "y_no_suffix"):
+        done = _lowp_run("--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / name))
+        assert done.returncode == 0, done.stderr
+        assert f"output:  {tmp_path / name}" in done.stdout
+        with open(tmp_path / name, "rb") as f:
+            np.testing.assert_array_equal(np.load(f), want)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy", "y.npy", "y_no_suffix"]
+    done = _lowp_run("--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npz"))
+    assert done.returncode == 0, done.stderr
+    with np.load(tmp_path / "y.npz") as archive:
+        assert archive.files == [model.outputs[0].name]
+        np.testing.assert_array_equal(archive[model.outputs[0].name], want)
+
+
+def test_run_refuses_a_directory_as_output(tmp_path):
+    done = _lowp_run("--output", str(tmp_path))
+    assert done.returncode == 2
+    assert "is a directory" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_reads_npz_inputs_by_name(tmp_path):
+    model, inputs = _bundled()
+    np.savez(tmp_path / "x.npz", **{model.inputs[0].name: inputs[0]})
+    done = _lowp_run("--input", str(tmp_path / "x.npz"), "--output", str(tmp_path / "y.npy"))
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), model(*inputs))
+    np.savez(tmp_path / "bad.npz", wrong_name=inputs[0])
+    done = _lowp_run("--input", str(tmp_path / "bad.npz"))
+    assert done.returncode == 2
+    assert "--input" in done.stderr and model.inputs[0].name in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_run_check_without_tensorflow_fails_before_running():
+    code = (
+        "import sys; sys.modules['tensorflow'] = None\n"  # import tensorflow -> ImportError
+        "from lowp.cli import main\n"
+        "sys.exit(main(['run', '--check']))\n"
+    )
+    done = _lowp_run(code=code)
+    assert done.returncode == 2
+    assert "--check needs TensorFlow" in done.stderr
+    assert "model:" not in done.stdout  # nothing ran

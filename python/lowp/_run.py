@@ -9,6 +9,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,9 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         type=Path,
         metavar="X.npy",
-        help="an input array, once per model input (default: deterministic random data)",
+        help="an input array (.npy), once per model input, or one .npz holding every input by"
+        " name (default: deterministic random data)",
     )
-    parser.add_argument("--output", type=Path, metavar="Y.npy", help="save the output(s) here")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="Y.npy",
+        help="save the output(s) to exactly this file: .npy for one output, .npz keyed by"
+        " output name (any count)",
+    )
     parser.add_argument("--threads", type=int, help="lowp threads (default: lowp's setting)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs (median per op)")
     parser.add_argument(
@@ -53,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
         lowp.set_num_threads(args.threads)
     if args.repeats < 1:
         return _fail("--repeats must be >= 1")
+    if args.check and not _have_tensorflow():
+        return _fail("--check needs TensorFlow (pip install tensorflow-cpu)")
+    if args.output is not None and args.output.is_dir():
+        return _fail(f"--output: {args.output} is a directory; name the file to write")
     path = args.model if args.model is not None else lt.bundled_model()
     try:
         data = Path(path).read_bytes()
@@ -66,12 +78,10 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"{path}: {err}")
 
     if args.input:
-        if len(args.input) != len(model.inputs):
-            return _fail(f"the model takes {len(model.inputs)} input(s), got {len(args.input)}")
         try:
-            inputs = [np.load(p, allow_pickle=False) for p in args.input]
+            inputs = _read_inputs(args.input, model.inputs)
         except (OSError, ValueError) as err:
-            return _fail(f"cannot read the input: {err}")
+            return _fail(f"--input: {err}")
         source = ", ".join(str(p) for p in args.input)
     else:
         inputs = model.random_inputs(0)
@@ -103,12 +113,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output is not None:
         try:
-            if len(outputs) == 1:
-                np.save(args.output, outputs[0])
-            else:
-                np.savez(args.output, *outputs)
-        except OSError as err:
-            return _fail(f"cannot write {args.output}: {err.strerror or err}")
+            _write_outputs(args.output, model.outputs, outputs)
+        except (OSError, ValueError) as err:
+            return _fail(f"--output: {err}")
         print(f"output:  {args.output}")
 
     if args.check:
@@ -116,11 +123,57 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(model, data: bytes, inputs: list[np.ndarray]) -> int:
+def _have_tensorflow() -> bool:
     try:
         import tensorflow  # noqa: F401
     except ImportError:
-        return _fail("--check needs TensorFlow (pip install tensorflow-cpu)")
+        return False
+    return True
+
+
+def _read_inputs(paths: list[Path], infos) -> list[np.ndarray]:
+    """One .npy per input, in order, or one .npz with every input by name."""
+    if len(paths) == 1 and paths[0].suffix == ".npz":
+        with np.load(paths[0], allow_pickle=False) as archive:
+            missing = [t.name for t in infos if t.name not in archive.files]
+            if missing:
+                raise ValueError(
+                    f"{paths[0]} has arrays {archive.files}, but the model's inputs are named"
+                    f" {[t.name for t in infos]} (missing {missing})"
+                )
+            return [archive[t.name] for t in infos]
+    if len(paths) != len(infos):
+        raise ValueError(f"the model takes {len(infos)} input(s), got {len(paths)}")
+    arrays = []
+    for p in paths:
+        value = np.load(p, allow_pickle=False)
+        if not isinstance(value, np.ndarray):  # an .npz given among several inputs
+            value.close()
+            raise ValueError(f"{p} is an .npz archive: give it alone, holding every input")
+        arrays.append(value)
+    return arrays
+
+
+def _write_outputs(path: Path, infos, outputs: list[np.ndarray]) -> None:
+    """Exactly `path`: .npz keyed by output name, else .npy (one output). The
+    file appears only once it is complete."""
+    if path.suffix != ".npz" and len(outputs) != 1:
+        raise ValueError(f"the model has {len(outputs)} outputs: name an .npz file, got {path}")
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with open(partial, "wb") as f:
+            if path.suffix == ".npz":
+                named: dict[str, Any] = {t.name: y for t, y in zip(infos, outputs)}
+                np.savez(f, **named)
+            else:
+                np.save(f, outputs[0])
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _check(model, data: bytes, inputs: list[np.ndarray]) -> int:
     from .tflite._check import compare
 
     checks = compare(model, data, inputs)
