@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "../kernels.h"
 #include "../x86/intrin.h"
@@ -122,6 +123,20 @@ struct OutputClamp {
     return _mm256_min_epu8(_mm256_max_epu8(bytes, qmin8), qmax8);
   }
 };
+
+// Columns [0, cols) of one tile row of 16 int32 values (lo: 0..7, hi:
+// 8..15), cols <= 16: the int32 store of the 16-column GEMM tiles.
+static inline void store_row16_s32(int32_t* row, __m256i lo, __m256i hi, size_t cols) {
+  if (cols == 16) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(row), lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + 8), hi);
+    return;
+  }
+  alignas(32) int32_t tmp[16];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), lo);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 8), hi);
+  std::memcpy(row, tmp, cols * sizeof(int32_t));
+}
 
 }  // namespace
 }  // namespace avx2

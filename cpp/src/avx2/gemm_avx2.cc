@@ -137,16 +137,7 @@ void pack_a_6x2_avx2(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, 
 void store_s32(const __m256i v[12], const GemmTileOut& out) {
   int32_t* c = static_cast<int32_t*>(out.c);
   for (size_t i = 0; i < out.rows; ++i) {
-    int32_t* row = c + i * out.ldc;
-    if (out.cols == kNr) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row), v[2 * i]);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + 8), v[2 * i + 1]);
-    } else {
-      alignas(32) int32_t tmp[kNr];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), v[2 * i]);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 8), v[2 * i + 1]);
-      std::memcpy(row, tmp, out.cols * sizeof(int32_t));
-    }
+    avx2::store_row16_s32(c + i * out.ldc, v[2 * i], v[2 * i + 1], out.cols);
   }
 }
 

@@ -134,18 +134,8 @@ template <int R>
 inline void store_s32(const __m256i* v, const GemmTileOut& out) {
   int32_t* c = static_cast<int32_t*>(out.c);
 #pragma GCC unroll 6
-  for (int i = 0; i < R; ++i) {
-    int32_t* row = c + i * out.ldc;
-    if (out.cols == kNr) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row), v[2 * i]);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + 8), v[2 * i + 1]);
-    } else {
-      alignas(32) int32_t tmp[kNr];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), v[2 * i]);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 8), v[2 * i + 1]);
-      std::memcpy(row, tmp, out.cols * sizeof(int32_t));
-    }
-  }
+  for (int i = 0; i < R; ++i)
+    avx2::store_row16_s32(c + i * out.ldc, v[2 * i], v[2 * i + 1], out.cols);
 }
 
 template <int R, bool kLeft, bool kRight>
