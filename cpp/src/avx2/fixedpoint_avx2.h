@@ -138,6 +138,24 @@ static inline void store_row16_s32(int32_t* row, __m256i lo, __m256i hi, size_t 
   std::memcpy(row, tmp, cols * sizeof(int32_t));
 }
 
+// Columns [0, cols) (cols <= 16) of one or two tile rows of bytes: row 0
+// from the low 16 bytes of `bytes` at row, row 1 (if two_rows) from the high
+// 16 at row + ldc. The uint8 store of the 16-column GEMM tiles.
+static inline void store_rows16_u8(uint8_t* row, size_t ldc, __m256i bytes, size_t cols,
+                                   bool two_rows) {
+  const __m128i first = _mm256_castsi256_si128(bytes), second = _mm256_extracti128_si256(bytes, 1);
+  if (cols == 16) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(row), first);
+    if (two_rows) _mm_storeu_si128(reinterpret_cast<__m128i*>(row + ldc), second);
+    return;
+  }
+  alignas(16) uint8_t tmp[2][16];
+  _mm_store_si128(reinterpret_cast<__m128i*>(tmp[0]), first);
+  _mm_store_si128(reinterpret_cast<__m128i*>(tmp[1]), second);
+  std::memcpy(row, tmp[0], cols);
+  if (two_rows) std::memcpy(row + ldc, tmp[1], cols);
+}
+
 }  // namespace
 }  // namespace avx2
 }  // namespace lowp

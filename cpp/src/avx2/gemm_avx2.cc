@@ -152,19 +152,7 @@ void store_u8(const __m256i v[12], const avx2::MulQuantLanes& lo, const avx2::Mu
                                 avx2::mulquant<kLeft, kRight>(v[2 * i + 1], hi),
                                 avx2::mulquant<kLeft, kRight>(v[2 * next], lo),
                                 avx2::mulquant<kLeft, kRight>(v[2 * next + 1], hi));
-    const __m128i first = _mm256_castsi256_si128(bytes),
-                  second = _mm256_extracti128_si256(bytes, 1);
-    uint8_t* row = c + i * out.ldc;
-    if (out.cols == kNr) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(row), first);
-      if (i + 1 < out.rows) _mm_storeu_si128(reinterpret_cast<__m128i*>(row + out.ldc), second);
-    } else {
-      alignas(16) uint8_t tmp[2][kNr];
-      _mm_store_si128(reinterpret_cast<__m128i*>(tmp[0]), first);
-      _mm_store_si128(reinterpret_cast<__m128i*>(tmp[1]), second);
-      std::memcpy(row, tmp[0], out.cols);
-      if (i + 1 < out.rows) std::memcpy(row + out.ldc, tmp[1], out.cols);
-    }
+    avx2::store_rows16_u8(c + i * out.ldc, out.ldc, bytes, out.cols, i + 1 < out.rows);
   }
 }
 
