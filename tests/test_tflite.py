@@ -198,6 +198,8 @@ def test_cli_run_bundled(capsys):
     out = capsys.readouterr().out
     assert "unet_int8.tflite" in out and "TRANSPOSE_CONV" in out and "total" in out
     assert "1x64x64x3 -> 1x64x64x16" in out
+    arena = lt.load(lt.bundled_model()).arena_bytes
+    assert f"arena:   {arena} bytes of activations" in out
 
 
 def test_cli_run_input_output(tmp_path, capsys):

@@ -18,6 +18,8 @@
 
 namespace py = pybind11;
 
+void bind_graph(py::module_& m);  // graph.cc
+
 namespace {
 
 template <typename T>
@@ -372,4 +374,5 @@ PYBIND11_MODULE(_core, m) {
       .def("run_requant", &PyGemm::run_requant, py::arg("a"), py::arg("stage"), py::arg("out"));
   bind_conv<lowp::Conv2d>(m, "Conv2d");
   bind_conv<lowp::ConvTranspose2d>(m, "ConvTranspose2d");
+  bind_graph(m);
 }

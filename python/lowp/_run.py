@@ -110,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{op.spec.index:>3}  {op.spec.name:<16} {op.describe_shapes():<36} {ms:>9.3f}")
     print(f"{'':>3}  {'total':<16} {'':<36} {statistics.median(totals) * 1e3:>9.3f}")
     print(f"(median of {args.repeats} runs)")
+    print(
+        f"arena:   {model.arena_bytes} bytes of activations "
+        f"(liveness bound {model.runtime.arena_lower_bound})"
+    )
 
     if args.output is not None:
         try:

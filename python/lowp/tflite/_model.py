@@ -1,31 +1,21 @@
-"""The model object: a parsed, checked graph whose operators hold packed
-weights, run in the file's order on NumPy arrays."""
+"""The model object: a parsed, checked .tflite graph lowered into lowp's
+integer graph (:mod:`lowp.graph`) and run by its native runtime."""
 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from lowp.graph import Graph as IntGraph
+from lowp.graph import GraphError, Runtime, Tensor, TensorInfo
+
 from ._ops import OPS, Op
 from ._schema import Graph, ModelError, TensorSpec, UnsupportedOpError, parse
 
 __all__ = ["Model", "OpTiming", "TensorInfo", "load"]
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """A graph input or output as the caller sees it (the model's own dtype)."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    scale: float | None
-    zero_point: int | None
-    index: int
 
 
 @dataclass(frozen=True)
@@ -36,28 +26,46 @@ class OpTiming:
     seconds: float
 
 
-def _info(t: TensorSpec) -> TensorInfo:
-    scale = float(t.scale[0]) if t.scale is not None and t.scale.size == 1 else None
-    zp = int(t.zero_point[0]) if t.zero_point is not None and t.zero_point.size == 1 else None
-    return TensorInfo(t.name, tuple(t.shape), t.dtype, scale, zp, t.index)
-
-
 def _to_u8(arr: np.ndarray) -> np.ndarray:
     return arr.view(np.uint8) ^ np.uint8(0x80) if arr.dtype == np.int8 else arr
+
+
+def _tensor(t: TensorSpec) -> Tensor:
+    """A TFLite tensor as an integer-graph tensor (the uint8 domain)."""
+    quantized = t.quantized and t.dtype in (np.int8, np.uint8)
+    scale = zp = None
+    if quantized and t.scale is not None and t.scale.size == 1:
+        scale = float(t.scale[0])
+        zp = int(t.zero_point[0]) + (128 if t.dtype == np.int8 else 0)  # type: ignore[index]
+    data = None
+    if t.data is not None:
+        data = np.ascontiguousarray(_to_u8(t.data) if quantized else t.data)
+    return Tensor(
+        t.name,
+        tuple(int(d) for d in t.shape),
+        np.dtype(np.uint8) if quantized else np.dtype(t.dtype),
+        scale,
+        zp,
+        np.dtype(t.dtype),
+        data,
+    )
 
 
 class Model:
     """A TensorFlow Lite model ready to run on lowp's kernels.
 
     Build it with :func:`load`. Call it with one NumPy array per input (the
-    model's dtype and shape): ``model(x)`` returns the output array, or a
-    tuple when the model has several outputs. The operators keep their
-    output arrays between runs (what is returned is a copy), so one Model
-    runs one call at a time: give each thread its own.
+    model's dtype and shape; the leading, batch, dimension may differ from
+    the file's, as TFLite's ``resize_tensor_input`` allows): ``model(x)``
+    returns the output array, or a tuple when the model has several
+    outputs; ``model.run({name: array})`` takes and returns dicts keyed by
+    tensor name. One inference is one native call; a Model may be called
+    from many threads at once, and it pickles (as its file's bytes).
     """
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, source: bytes | None = None):
         self.graph = graph
+        self._source = source
         unsupported = sorted({s.name for s in graph.ops if s.name not in OPS})
         if unsupported:
             raise UnsupportedOpError(
@@ -73,12 +81,8 @@ class Model:
                     f"model: graph input {t.describe()} has an unsupported type"
                 )
         self.ops: list[Op] = [OPS[s.name](graph, s) for s in graph.ops]
-        self._constants: dict[int, np.ndarray] = {}
-        for t in graph.tensors:
-            if t.data is not None:
-                self._constants[t.index] = _to_u8(t.data) if t.quantized else t.data
         # every op reads only constants, graph inputs and earlier ops' outputs
-        ready = set(self._constants) | set(graph.inputs)
+        ready = {t.index for t in graph.tensors if t.data is not None} | set(graph.inputs)
         for op in self.ops:
             for i in op.inputs:
                 if i >= 0 and i not in ready:
@@ -91,8 +95,22 @@ class Model:
                 raise ModelError(
                     f"model: graph output {graph.tensors[i].describe()} is never written"
                 )
-        self.inputs = [_info(graph.tensors[i]) for i in graph.inputs]
-        self.outputs = [_info(graph.tensors[i]) for i in graph.outputs]
+        nodes = [op.node() for op in self.ops]
+        used = set(graph.inputs) | set(graph.outputs)
+        for n in nodes:
+            used.update(n.inputs)
+            used.update(n.outputs)
+        tensors = {i: _tensor(graph.tensors[i]) for i in sorted(used)}
+        limit = getattr(graph, "memory_limit", None)
+        try:
+            self.runtime = Runtime(
+                IntGraph(tensors, nodes, list(graph.inputs), list(graph.outputs)),
+                memory_limit=limit,
+            )
+        except GraphError as err:
+            raise ModelError(str(err)) from None
+        self.inputs: list[TensorInfo] = self.runtime.inputs
+        self.outputs: list[TensorInfo] = self.runtime.outputs
 
     def __repr__(self) -> str:
         def fmt(infos: list[TensorInfo]) -> str:
@@ -103,68 +121,32 @@ class Model:
             f"outputs [{fmt(self.outputs)}])"
         )
 
-    def _start(self, arrays: tuple[Any, ...]) -> list[Any]:
-        if len(arrays) != len(self.inputs):
-            raise TypeError(f"the model takes {len(self.inputs)} input(s), got {len(arrays)}")
-        values: list[Any] = [None] * len(self.graph.tensors)
-        for i, arr in self._constants.items():
-            values[i] = arr
-        for pos, (info, arr) in enumerate(zip(self.inputs, arrays)):
-            x = np.asarray(arr)
-            name = f"input {pos} ({info.name!r})"
-            if x.dtype != info.dtype:
-                raise TypeError(f"{name} must be {info.dtype}, got dtype {x.dtype}")
-            if x.shape != info.shape:
-                raise ValueError(f"{name} must have shape {info.shape}, got {x.shape}")
-            x = np.ascontiguousarray(x)
-            values[info.index] = _to_u8(x) if info.scale is not None else x
-        return values
+    @property
+    def arena_bytes(self) -> int:
+        """Activation memory of one call at the file's shapes, in bytes."""
+        return self.runtime.arena_bytes
 
-    def _finish(self, values: list[Any], indices: list[int]) -> list[np.ndarray]:
-        result = []
-        for i in indices:
-            t = self.graph.tensors[i]
-            arr = values[i]
-            if t.dtype == np.int8:
-                arr = (arr ^ np.uint8(0x80)).view(np.int8)
-            result.append(np.array(arr, dtype=t.dtype, copy=True))
-        return result
+    def run(self, *inputs: Any) -> Any:
+        """Run the model; a list with one array per output (a dict by output
+        name when given a dict by input name)."""
+        return self.runtime.run(*inputs)
 
-    def run(self, *inputs: Any) -> list[np.ndarray]:
-        """Run the model; a list with one array per output."""
-        values = self._start(inputs)
-        for op in self.ops:
-            op.run(values)
-        return self._finish(values, self.graph.outputs)
-
-    def __call__(self, *inputs: Any):
-        out = self.run(*inputs)
-        return out[0] if len(out) == 1 else tuple(out)
+    def __call__(self, *inputs: Any) -> Any:
+        return self.runtime(*inputs)
 
     def profile(self, *inputs: Any) -> tuple[list[np.ndarray], list[OpTiming]]:
-        """Run once, timing every operator: (outputs, timings)."""
-        values = self._start(inputs)
-        timings = []
-        for op in self.ops:
-            t0 = time.perf_counter()
-            op.run(values)
-            timings.append(
-                OpTiming(
-                    op.spec.index, op.spec.name, op.describe_shapes(), time.perf_counter() - t0
-                )
-            )
-        return self._finish(values, self.graph.outputs), timings
+        """Run once, timing every operator natively: (outputs, timings)."""
+        outputs, nodes = self.runtime.profile_nodes(*inputs)
+        timings = [
+            OpTiming(op.spec.index, op.spec.name, op.describe_shapes(), t.seconds)
+            for op, t in zip(self.ops, nodes)
+        ]
+        return outputs, timings
 
     def trace(self, *inputs: Any) -> dict[int, np.ndarray]:
         """Run once and return every operator's outputs by tensor index (the
         model's dtypes), for comparing layer by layer."""
-        values = self._start(inputs)
-        out: dict[int, np.ndarray] = {}
-        for op in self.ops:
-            op.run(values)
-            for i, arr in zip(op.outputs, self._finish(values, op.outputs)):
-                out[i] = arr
-        return out
+        return self.runtime.trace_tensors(*inputs)
 
     def random_inputs(self, seed: int = 0) -> list[np.ndarray]:
         """Deterministic inputs covering each input type's whole range."""
@@ -182,6 +164,15 @@ class Model:
                 arrays.append(arr)
         return arrays
 
+    def __reduce__(self) -> Any:
+        if self._source is None:
+            raise TypeError("a Model built from a parsed graph (not load()) does not pickle")
+        return (_reload, (self._source, getattr(self.graph, "memory_limit", None)))
+
+
+def _reload(source: bytes, memory_limit: int | None) -> Model:
+    return Model(parse(source), source)
+
 
 def load(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -> Model:
     """Load a .tflite model (a path or the file's bytes), check it and pack
@@ -194,4 +185,4 @@ def load(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -> Mode
             data = f.read()
     else:
         raise TypeError(f"model must be a path or bytes, got {type(model).__name__}")
-    return Model(parse(data))
+    return Model(parse(data), data)

@@ -7,19 +7,24 @@ the uint8 kernels. Where a reference kernel works on the signed values
 (average pooling's rounding, concatenation's float rescaling) the op moves to
 the model's own domain for that step.
 
-An op is built once from the parsed graph (checking its tensors and packing
-its weights) and then only computes: ``run(values)`` reads its inputs from and
-writes its outputs to ``values``, a list indexed by tensor.
+An op is built once from the parsed graph, checking its tensors and options,
+and lowers to one node of lowp's integer graph (:mod:`lowp.graph`): the
+TFLite arithmetic of each op becomes an explicit requant mode there (``q31``
+for CONV_2D and TRANSPOSE_CONV, ``double`` for FULLY_CONNECTED,
+``float_rescale`` for CONCATENATION, ``add_q31`` for ADD), and the graph
+runtime executes it natively.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 import lowp
+from lowp.graph import Node
 
 from ._schema import Graph, ModelError, OpSpec, TensorSpec, UnsupportedOpError
 
@@ -57,14 +62,6 @@ class Op:
         self.inputs = list(spec.inputs)
         self.outputs = list(spec.outputs)
         self.what = f"operator {spec.index} ({spec.name})"
-        self._buffer: np.ndarray | None = None
-
-    def buffer(self) -> np.ndarray:
-        """The op's own uint8 output array, reused by every run: a fresh
-        array per run costs page faults on every large activation."""
-        if self._buffer is None:
-            self._buffer = np.empty(self.graph.tensors[self.outputs[0]].shape, np.uint8)
-        return self._buffer
 
     # --- helpers for the constructors -------------------------------------------------------
 
@@ -143,10 +140,21 @@ class Op:
         except (TypeError, ValueError) as err:
             raise self.unsupported(str(err)) from None
 
-    # --- run ------------------------------------------------------------------------------
+    # --- lowering -------------------------------------------------------------------------
 
-    def run(self, values: list[Any]) -> None:
+    def node(self) -> Node:
+        """This op as a node of the integer graph (tensor ids are the file's)."""
         raise NotImplementedError
+
+    def make_node(self, kind: str, requant: str | None = None, **attrs: Any) -> Node:
+        return Node(
+            kind,
+            tuple(i for i in self.inputs if i >= 0),
+            tuple(self.outputs),
+            attrs,
+            requant,
+            self.what,
+        )
 
     def describe_shapes(self) -> str:
         ins = [self.graph.tensors[i] for i in self.inputs if i >= 0]
@@ -265,33 +273,31 @@ def _bias(op: Op, position: int, channels: int) -> np.ndarray | None:
 # Convolutions and fully connected
 
 
-def _conv_layer(
+def _conv_attrs(
     op: Op,
-    layer: Callable[..., Any],
     x: TensorSpec,
     w: TensorSpec,
     wdata: np.ndarray,
     out: TensorSpec,
     opt: Any,
     stride: tuple[int, int],
-    padding: tuple[int, int, int, int],
     bias_position: int,
-) -> Any:
-    """A packed lowp convolution (CONV_2D or TRANSPOSE_CONV) with TFLite's
-    fixed-point output stage and fused activation clamp."""
+) -> dict[str, Any]:
+    """A convolution node's attributes (CONV_2D or TRANSPOSE_CONV): the
+    weights in the uint8 domain and TFLite's fixed-point (``q31``) output
+    stage with the fused activation clamp."""
     lo, hi = op.activation_range(opt.FusedActivationFunction(), out)
-    requant = _fixed_requant(op, _real_multiplier(op, x, w, out), out, lo, hi)
+    rq = _fixed_requant(op, _real_multiplier(op, x, w, out), out, lo, hi)
     cout = w.shape[0]
-    return op.build(
-        layer,
-        np.ascontiguousarray(_to_u8(wdata)),
-        _weights_zero_point(op, w, cout),
-        x_zero_point=_zp_u8(x),
-        stride=stride,
-        padding=padding,
-        bias=_bias(op, bias_position, cout),
-        requant=requant,
-    )
+    return {
+        "weights": np.ascontiguousarray(_to_u8(wdata)),
+        "w_zero_point": np.atleast_1d(np.asarray(_weights_zero_point(op, w, cout), np.int32)),
+        "bias": _bias(op, bias_position, cout),
+        "stride": stride,
+        "multiplier": np.atleast_1d(rq.multiplier).astype(np.int32),
+        "shift": np.atleast_1d(rq.shift).astype(np.int32),
+        "clamp": (lo, hi),
+    }
 
 
 class Conv2D(Op):
@@ -327,12 +333,12 @@ class Conv2D(Op):
         if oh < 1 or ow < 1:
             raise self.fail(f"a {kh}x{kw} filter does not fit the input {h}x{wd}")
         self.check_shape(out, (n, oh, ow, cout))
-        self.layer = _conv_layer(
-            self, lowp.Conv2d, x, w, wdata, out, opt, (sh, sw), (top, bottom, left, right), 2
-        )
+        self.attrs = _conv_attrs(self, x, w, wdata, out, opt, (sh, sw), 2)
+        self.attrs["padding"] = (top, bottom, left, right)
+        self.inputs = [self.inputs[0]]  # the only run-time input
 
-    def run(self, values: list[Any]) -> None:
-        values[self.outputs[0]] = self.layer(values[self.inputs[0]], out=self.buffer())
+    def node(self) -> Node:
+        return self.make_node("conv2d", "q31", **self.attrs)
 
 
 class TransposeConv(Op):
@@ -380,22 +386,12 @@ class TransposeConv(Op):
                 )
             crops.append((before, after))
         (top, bottom), (left, right) = crops
-        self.layer = _conv_layer(
-            self,
-            lowp.ConvTranspose2d,
-            x,
-            w,
-            wdata,
-            out,
-            opt,
-            (sh, sw),
-            (top, bottom, left, right),
-            3,
-        )
+        self.attrs = _conv_attrs(self, x, w, wdata, out, opt, (sh, sw), 3)
+        self.attrs["crop"] = (top, bottom, left, right)
         self.inputs = [self.inputs[2]]  # the only run-time input
 
-    def run(self, values: list[Any]) -> None:
-        values[self.outputs[0]] = self.layer(values[self.inputs[0]], out=self.buffer())
+    def node(self) -> Node:
+        return self.make_node("conv_transpose2d", "q31", **self.attrs)
 
 
 class FullyConnected(Op):
@@ -435,20 +431,42 @@ class FullyConnected(Op):
         self.real = _real_multiplier(self, x, w, out)
         self.zp = _zp_u8(out)
         self.k = k
-        self.layer = self.build(
+        self.weights = np.ascontiguousarray(_to_u8(wdata).T)
+        self.w_zero_point = _weights_zero_point(self, w, n_out)
+        self.bias = _bias(self, 2, n_out)
+        self.x_zero_point = _zp_u8(x)
+        keep = tuple(out.shape) == (*x.shape[:-1], n_out)
+        if not keep and tuple(out.shape) != (self.rows, n_out):
+            raise self.unsupported(
+                f"{out.describe()}: lowp takes outputs [{self.rows}, {n_out}] or the input's "
+                f"leading dimensions and {n_out}"
+            )
+        self.keep_dims = keep and len(x.shape) != 2
+        self.inputs = [self.inputs[0]]
+
+    @cached_property
+    def layer(self) -> Any:
+        """The op's GEMM as a lowp layer (int32 out), for layer-by-layer checks."""
+        return self.build(
             lowp.Linear,
-            np.ascontiguousarray(_to_u8(wdata).T),
-            _weights_zero_point(self, w, n_out),
-            x_zero_point=_zp_u8(x),
-            bias=_bias(self, 2, n_out),
+            self.weights,
+            self.w_zero_point,
+            x_zero_point=self.x_zero_point,
+            bias=self.bias,
             x_dtype=np.uint8,
         )
 
-    def run(self, values: list[Any]) -> None:
-        x = values[self.inputs[0]].reshape(self.rows, self.k)
-        acc = self.layer(x)
-        out = requantize_double(acc, self.real, self.zp, self.lo, self.hi)
-        values[self.outputs[0]] = out.astype(np.uint8).reshape(self.out_shape)
+    def node(self) -> Node:
+        return self.make_node(
+            "fully_connected",
+            "double",
+            weights=self.weights,
+            w_zero_point=np.atleast_1d(np.asarray(self.w_zero_point, np.int32)),
+            bias=self.bias,
+            real=np.atleast_1d(np.asarray(self.real, np.float64)),
+            clamp=(self.lo, self.hi),
+            keep_dims=self.keep_dims,
+        )
 
 
 # ------------------------------------------------------------------------------------------
@@ -485,72 +503,29 @@ class _Pool(Op):
         self.padded = bool(top or bottom or left or right)
         self.offset = _offset(x.dtype)
 
-    def windows(self, padded: np.ndarray):
-        """Each kernel tap's strided view of the padded input, one output per step."""
-        (kh, kw), (sh, sw), (oh, ow) = self.kernel, self.stride, self.out_hw
-        for i in range(kh):
-            for j in range(kw):
-                yield padded[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :]
+    def node(self) -> Node:
+        kind = "avg_pool2d" if isinstance(self, AveragePool2D) else "max_pool2d"
+        (top, bottom), (left, right) = self.pads[1], self.pads[2]
+        return self.make_node(
+            kind,
+            kernel=self.kernel,
+            stride=self.stride,
+            padding=(top, bottom, left, right),
+            clamp=(self.lo, self.hi),
+            offset=self.offset,
+        )
 
 
 class MaxPool2D(_Pool):
     name = "MAX_POOL_2D"
 
-    def run(self, values: list[Any]) -> None:
-        x = values[self.inputs[0]]
-        if not self.padded and self.kernel == self.stride:
-            values[self.outputs[0]] = self._tiled(x)
-            return
-        # padded positions are outside the window in TFLite; 0 is the smallest
-        # uint8 and every window holds at least one real position
-        padded = np.pad(x, self.pads) if self.padded else x
-        taps = self.windows(padded)
-        out = next(taps).copy()
-        for view in taps:
-            np.maximum(out, view, out=out)
-        np.clip(out, self.lo, self.hi, out=out)
-        values[self.outputs[0]] = out
-
-    def _tiled(self, x: np.ndarray) -> np.ndarray:
-        # Windows that tile the input (the UNet's 2x2 stride 2): the max over
-        # whole rows first, then over neighbouring pixels, on contiguous runs.
-        (kh, kw), (oh, ow) = self.kernel, self.out_hw
-        n, c = x.shape[0], x.shape[3]
-        rows = x[:, : oh * kh, : ow * kw, :].reshape(n, oh, kh, ow * kw * c)
-        out = rows[:, :, 0].copy()
-        for i in range(1, kh):
-            np.maximum(out, rows[:, :, i], out=out)
-        pixels = out.reshape(n, oh, ow, kw, c)
-        res = self.buffer()
-        np.copyto(res, pixels[:, :, :, 0])
-        for j in range(1, kw):
-            np.maximum(res, pixels[:, :, :, j], out=res)
-        if self.lo > 0 or self.hi < 255:
-            np.clip(res, self.lo, self.hi, out=res)
-        return res
-
 
 class AveragePool2D(_Pool):
+    """TFLite's reference average of the model's own integers (int8: the
+    signed values), rounding half away from zero; windows are clipped to the
+    input (padding is not counted)."""
+
     name = "AVERAGE_POOL_2D"
-
-    def __init__(self, graph: Graph, spec: OpSpec):
-        super().__init__(graph, spec)
-        # how many real (unpadded) positions each output window covers
-        _, h, w, _ = self.input(0).shape
-        ones = np.pad(np.ones((1, h, w, 1), np.int32), self.pads)
-        count = sum(v for v in self.windows(ones))
-        self.count = np.asarray(count, dtype=np.int32)
-        self.half = self.count // 2
-
-    def run(self, values: list[Any]) -> None:
-        x = values[self.inputs[0]]
-        signed = x.astype(np.int32) - self.offset  # the model's own integers
-        padded = np.pad(signed, self.pads) if self.padded else signed
-        acc = sum(v for v in self.windows(padded))
-        # C division truncates: (acc + n/2) / n above zero, (acc - n/2) / n below
-        mag = (np.abs(acc) + self.half) // self.count
-        avg = np.where(acc < 0, -mag, mag) + self.offset
-        values[self.outputs[0]] = np.clip(avg, self.lo, self.hi).astype(np.uint8)
 
 
 # ------------------------------------------------------------------------------------------
@@ -606,18 +581,17 @@ class Concatenation(Op):
         self.check_shape(out, tuple(expected))
         self.lo, self.hi = _native_range(out.dtype)
 
-    def run(self, values: list[Any]) -> None:
-        parts = []
-        for i, rs in zip(self.inputs, self.rescale):
-            x = values[i]
-            if rs is not None:
-                scale, bias = rs
-                native = (x.astype(np.int32) - self.offset).astype(np.float32)
-                v = native * scale + bias  # float32 multiply, then float32 add
-                q = _round_half_away(v.astype(np.float64)) + self.zp_out
-                x = (np.clip(q, self.lo, self.hi) + self.offset).astype(np.uint8)
-            parts.append(x)
-        values[self.outputs[0]] = np.concatenate(parts, axis=self.axis, out=self.buffer())
+    def node(self) -> Node:
+        rescaled = any(r is not None for r in self.rescale)
+        return self.make_node(
+            "concat",
+            "float_rescale" if rescaled else None,
+            axis=self.axis,
+            rescale=list(self.rescale),
+            offset=self.offset,
+            zero_point=self.zp_out,
+            range=(self.lo, self.hi),
+        )
 
 
 class Add(Op):
@@ -656,13 +630,15 @@ class Add(Op):
             raise self.unsupported(f"the output multiplier is out of range: {err}") from None
         self.zp_a, self.zp_b, self.zp_out = _zp_u8(a), _zp_u8(b), _zp_u8(out)
 
-    def run(self, values: list[Any]) -> None:
-        mbqm = lowp.multiply_by_quantized_multiplier
-        a = (values[self.inputs[0]].astype(np.int32) - self.zp_a) << self._LEFT_SHIFT
-        b = (values[self.inputs[1]].astype(np.int32) - self.zp_b) << self._LEFT_SHIFT
-        total = mbqm(a, self.ma, self.sa) + mbqm(b, self.mb, self.sb)
-        out = mbqm(np.ascontiguousarray(total), self.mo, self.so) + self.zp_out
-        values[self.outputs[0]] = np.clip(out, self.lo, self.hi).astype(np.uint8)
+    def node(self) -> Node:
+        mults = tuple(int(v) for v in (self.ma, self.sa, self.mb, self.sb, self.mo, self.so))
+        return self.make_node(
+            "add",
+            "add_q31",
+            left_shift=self._LEFT_SHIFT,
+            multipliers=mults,
+            clamp=(self.lo, self.hi),
+        )
 
 
 class Pad(Op):
@@ -696,9 +672,8 @@ class Pad(Op):
             self.value = int(cdata.reshape(-1)[0]) + _offset(c.dtype)
         self.inputs = [self.inputs[0]]
 
-    def run(self, values: list[Any]) -> None:
-        x = values[self.inputs[0]]
-        values[self.outputs[0]] = np.pad(x, self.pads, constant_values=self.value)
+    def node(self) -> Node:
+        return self.make_node("pad", pads=self.pads, value=self.value)
 
 
 class Reshape(Op):
@@ -716,10 +691,11 @@ class Reshape(Op):
         if size_in != int(np.prod(out.shape, dtype=np.int64)):
             raise self.fail(f"{x.describe()} cannot be reshaped to {out.describe()}")
         self.shape = tuple(out.shape)
+        self.size = size_in
         self.inputs = [self.inputs[0]]
 
-    def run(self, values: list[Any]) -> None:
-        values[self.outputs[0]] = values[self.inputs[0]].reshape(self.shape)
+    def node(self) -> Node:
+        return self.make_node("reshape", source_size=self.size)
 
 
 class Quantize(Op):
@@ -750,17 +726,18 @@ class Quantize(Op):
             self.requant = lowp.Requant(m0, shift, _zp_u8(out), 0, 255)
             self.zp_in = _zp_u8(x)
 
-    def run(self, values: list[Any]) -> None:
-        x = values[self.inputs[0]]
+    def node(self) -> Node:
         if self.from_float:
-            v = _round_half_away((x / self.scale).astype(np.float64))
-            # beyond int32 (and NaN) the C conversion gives INT32_MIN on x86
-            big = ~(np.abs(v) < 2.0**31)
-            q = np.where(big, -(2.0**31), v) + self.zp
-            values[self.outputs[0]] = (np.clip(q, self.lo, self.hi) + self.offset).astype(np.uint8)
-        else:
-            acc = np.ascontiguousarray(x.astype(np.int32) - self.zp_in)
-            values[self.outputs[0]] = self.requant(acc)
+            return self.make_node(
+                "quantize",
+                scale=self.scale,
+                zero_point=self.zp,
+                range=(self.lo, self.hi),
+                offset=self.offset,
+            )
+        return self.make_node(
+            "quantize", "q31", multiplier=self.requant.multiplier, shift=self.requant.shift
+        )
 
 
 class Dequantize(Op):
@@ -779,9 +756,8 @@ class Dequantize(Op):
         self.scale = np.float64(_scale(x))
         self.zp = _zp_u8(x)
 
-    def run(self, values: list[Any]) -> None:
-        x = values[self.inputs[0]]
-        values[self.outputs[0]] = (self.scale * (x.astype(np.int32) - self.zp)).astype(np.float32)
+    def node(self) -> Node:
+        return self.make_node("dequantize", scale=float(self.scale))
 
 
 OPS: dict[str, type[Op]] = {
