@@ -4,6 +4,7 @@ the argument; nothing crashes and nothing returns a wrong answer."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -250,3 +251,69 @@ def test_output_shape_refuses_non_integer_shapes(bad, error):
         layer.output_shape(bad)
     assert layer.output_shape((1, 8, 8, 2)) == (1, 6, 6, 4)
     assert layer.output_shape(np.array([1, 8, 8, 2])) == (1, 6, 6, 4)
+
+
+# Outputs (or copies of inputs) larger than the machine's memory are refused
+# before anything is allocated, naming the argument that makes them so large.
+_X = np.zeros((1, 8, 8, 4), np.uint8)
+_W = np.zeros((4, 3, 3, 4), np.uint8)
+_MEMORY = "more than this machine's memory"
+
+
+def test_conv_padding_too_large_for_memory():
+    with pytest.raises(ValueError, match=rf"padding \(0, 1000000000, 0, 1000000000\).*{_MEMORY}"):
+        lowp.conv2d(_X, _W, 0, 0, padding=(0, 10**9, 0, 10**9))
+    layer = lowp.Conv2d(_W, 0, x_zero_point=0, padding=(10**9, 0, 10**9, 0))
+    with pytest.raises(ValueError, match=rf"padding .* an output of shape \(1, .*{_MEMORY}"):
+        layer(_X)
+
+
+def test_conv_transpose_stride_too_large_for_memory():
+    with pytest.raises(ValueError, match=rf"stride \(1000000, 1000000\).*{_MEMORY}"):
+        lowp.conv_transpose2d(_X, _W, 0, 0, stride=10**6)
+    layer = lowp.ConvTranspose2d(_W, 0, x_zero_point=0, stride=(10**6, 10**6))
+    # The shape itself is still answered; running it is refused.
+    assert layer.output_shape((1, 8, 8, 4)) == (1, 7 * 10**6 + 3, 7 * 10**6 + 3, 4)
+    with pytest.raises(ValueError, match=rf"stride .*{_MEMORY}"):
+        layer(_X)
+
+
+def test_gemm_rows_of_a_broadcast_view_too_large_for_memory():
+    a = np.broadcast_to(np.zeros(16, np.uint8), (10**12, 16))
+    b = np.zeros((16, 16), np.uint8)
+    with pytest.raises(ValueError, match=rf"a's 1000000000000 rows .* N=16 gives .*{_MEMORY}"):
+        lowp.gemm(a, b, 0, 0)
+    with pytest.raises(ValueError, match=rf"x's 1000000000000 rows .*{_MEMORY}"):
+        lowp.Linear(b, 0, x_zero_point=0)(a)
+    with pytest.raises(ValueError, match=rf"a \(int8, shape .*\) needs a uint8 copy .*{_MEMORY}"):
+        lowp.gemm(a.view(np.int8), b.view(np.int8), 0, 0)
+
+
+def test_copies_of_broadcast_views_too_large_for_memory(monkeypatch):
+    acc = np.broadcast_to(np.int32(1), (10**7, 10**7))
+    with pytest.raises(
+        ValueError, match=rf"acc \(a non-contiguous view .* needs a copy .*{_MEMORY}"
+    ):
+        lowp.requantize(acc, 2**30, 0, 0)
+    with pytest.raises(ValueError, match=rf"x .*{_MEMORY}"):
+        lowp.multiply_by_quantized_multiplier(acc, 2**30, 0)
+    col, row = np.zeros((10**7, 1), np.int32), np.zeros((1, 10**7), np.int32)
+    with pytest.raises(ValueError, match=rf"broadcast together .*{_MEMORY}"):
+        lowp.srdhm(col, row)
+    with pytest.raises(ValueError, match=rf"broadcast together .*{_MEMORY}"):
+        lowp.rdivpot(col, row)
+    # The rule is the limit, not the size of these examples: with 1 MiB, a
+    # 4 MiB copy of A is refused though the 4 KiB output would fit.
+    monkeypatch.setattr(lowp._checks, "MAX_ALLOC_BYTES", 2**20)
+    a = np.broadcast_to(np.zeros(4096, np.uint8), (1024, 4096))
+    with pytest.raises(ValueError, match=r"a \(a non-contiguous view of shape \(1024, 4096\)\)"):
+        lowp.gemm(a, np.zeros((4096, 1), np.uint8), 0, 0)
+    assert lowp.gemm(a[:100], np.zeros((4096, 1), np.uint8), 0, 0).shape == (100, 1)
+
+
+def test_memory_limit_is_the_physical_memory():
+    assert lowp._checks.MAX_ALLOC_BYTES >= 2**26
+    if hasattr(os, "sysconf"):
+        assert lowp._checks.MAX_ALLOC_BYTES == os.sysconf("SC_PAGE_SIZE") * os.sysconf(
+            "SC_PHYS_PAGES"
+        )

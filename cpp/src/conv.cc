@@ -209,7 +209,8 @@ struct Conv2d::Impl : KernelShape {
     job.out = out;
     const size_t pixels = g.batch * g.out_h * g.out_w;
     DirectTasks tasks = {kernel, &job, pixels, 256};
-    parallel_for((pixels + tasks.per_task - 1) / tasks.per_task, direct_task, &tasks);
+    parallel_for((pixels + tasks.per_task - 1) / tasks.per_task, direct_task, &tasks,
+                 pixels * out_c * kh * kw * in_c);
     return true;
   }
 
@@ -428,7 +429,10 @@ struct ConvTranspose2d::Impl : KernelShape {
                       iy0,        std::max(iy0, iy1),
                       oy0,        bias.empty() ? nullptr : bias.data(),
                       dst};
-        parallel_for(rows, col2im_row, &c2i);
+        // Each output value adds the columns of about ceil(kh / sh) ceil(kw /
+        // sw) taps.
+        const size_t taps = ((kh + sh - 1) / sh) * ((kw + sw - 1) / sw);
+        parallel_for(rows, col2im_row, &c2i, rows * g.out_w * out_c * (taps + 1));
       }
       if (rq != nullptr) {
         requantize_u8(dst, out_values, tables->multiplier, tables->shift,

@@ -20,11 +20,13 @@ size_t widened_period(size_t period) {
 }
 
 // Elements per task: a whole number of periods, large enough that a task is
-// worth waking a thread for.
+// worth waking a thread for (kMinParallelWork), small enough (a few
+// milliseconds) that a long call can be interrupted between tasks.
 size_t task_size(size_t n, size_t period) {
-  constexpr size_t kMinTask = size_t{1} << 16;
+  constexpr size_t kMinTask = kMinParallelWork / kElementWork;
+  constexpr size_t kMaxTask = size_t{1} << 22;
   const size_t threads = static_cast<size_t>(num_threads());
-  size_t size = std::max(kMinTask, (n + 4 * threads - 1) / (4 * threads));
+  size_t size = std::max(kMinTask, std::min(kMaxTask, (n + 4 * threads - 1) / (4 * threads)));
   const size_t unit = std::lcm(period, size_t{64});
   return (size + unit - 1) / unit * unit;
 }
@@ -80,7 +82,7 @@ void requantize_u8(const int32_t* acc, size_t n, const int32_t* multiplier, cons
                  j.kernel(j.acc + begin, len, *j.channels, j.zero_point, j.qmin, j.qmax,
                           j.out + begin);
                },
-               &job);
+               &job, n * kElementWork);
 }
 
 void multiply_by_quantized_multiplier_s32(const int32_t* x, size_t n, const int32_t* multiplier,
@@ -97,7 +99,7 @@ void multiply_by_quantized_multiplier_s32(const int32_t* x, size_t n, const int3
                  const size_t len = std::min(j.chunk, j.n - begin);
                  j.kernel(j.x + begin, len, *j.channels, j.out + begin);
                },
-               &job);
+               &job, n * kElementWork);
 }
 
 bool quantize_f32_8bit(const float* x, size_t n, float scale, int32_t zero_point, int32_t qmin,
@@ -128,7 +130,7 @@ bool quantize_f32_8bit(const float* x, size_t n, float scale, int32_t zero_point
         j.ok[task] = j.kernel(j.x + begin, len, j.scale, j.zero_point, j.qmin, j.qmax, j.flip,
                               j.out + begin);
       },
-      &job);
+      &job, n * kElementWork);
   return std::all_of(job.ok.begin(), job.ok.end(), [](char ok) { return ok != 0; });
 }
 

@@ -372,7 +372,8 @@ void Gemm::Impl::run(const GemmCall& call) const {
   // Task shape: up to 64 rows by 512 columns, so that a K block of B
   // (kc x 512 bytes) and the task's partial sums (64 x 512 int32) share L2;
   // split further while there are fewer than 4 tasks per thread.
-  const size_t threads = static_cast<size_t>(num_threads());
+  const size_t work = m * n * std::max<size_t>(k, 1);
+  const size_t threads = static_cast<size_t>(threads_for(work));
   // With K in one block there are no partial sums to keep in L2, and with a
   // small K a 64-row task is too little work for its fixed costs: take about
   // 16 KiB of A rows (K = 27: ~600 rows).
@@ -397,16 +398,21 @@ void Gemm::Impl::run(const GemmCall& call) const {
     // Tasks of whole groups of 4 panels, about 2 per thread; one task below
     // ~2M multiply-adds (~20 us on one core), where waking a worker costs
     // more than it saves (1x1024x1024: 117 GOPS on one thread, 97 on two).
+    // A task stays under ~32M multiply-adds, so that a long GEMV can be
+    // interrupted between tasks.
     const size_t groups = (p.panels + 3) / 4;
-    const size_t per_task = k * n < (size_t{2} << 20)
-                                ? groups
-                                : std::max<size_t>(1, (groups + 2 * threads - 1) / (2 * threads));
+    const size_t gemv_work = size_t{2} << 20;
+    size_t per_task = k * n < gemv_work
+                          ? groups
+                          : std::max<size_t>(1, (groups + 2 * threads - 1) / (2 * threads));
+    const size_t group_work = std::max<size_t>(k, 1) * 4 * kn.nr;
+    per_task = std::min(per_task, std::max<size_t>(1, (size_t{32} << 20) / group_work));
     job.nc = per_task * 4 * kn.nr;
     job.n_blocks_n = (n + job.nc - 1) / job.nc;
-    parallel_for(job.n_blocks_n, gemv_task, &job);
+    parallel_for(job.n_blocks_n, gemv_task, &job, k * n < gemv_work ? 0 : work);
     return;
   }
-  parallel_for(tasks(), gemm_task, &job);
+  parallel_for(tasks(), gemm_task, &job, work);
 }
 
 }  // namespace lowp

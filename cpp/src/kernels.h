@@ -88,8 +88,21 @@ const GemmKernel& gemm_kernel_for(const KernelTable& table, size_t n);
 const KernelTable& kernels_of(Path path);
 const KernelTable& active_kernels();
 
-// Runs fn(task) for task in [0, n_tasks) on up to num_threads() threads
-// (the caller is one of them). Tasks must write disjoint outputs.
-void parallel_for(size_t n_tasks, void (*fn)(void* ctx, size_t task), void* ctx);
+// A job of less work than this (in multiply-adds; an elementwise element
+// counts as kElementWork) runs on the caller's thread alone: waking a worker
+// costs tens of microseconds, more than such a job takes on one core.
+constexpr size_t kMinParallelWork = size_t{1} << 20;
+constexpr size_t kElementWork = 16;
+
+// The threads a job of `work` multiply-adds runs on: 1 below
+// kMinParallelWork, else num_threads(). Drivers shape their tasks for it.
+int threads_for(size_t work);
+
+// Runs fn(task) for task in [0, n_tasks) on up to threads_for(work) threads
+// (the caller is one of them). Tasks must write disjoint outputs. Under an
+// InterruptScope (lowp.h) the caller polls it between tasks; once it is
+// interrupted the tasks not yet started are skipped, and so is every later
+// job on this thread until the scope ends.
+void parallel_for(size_t n_tasks, void (*fn)(void* ctx, size_t task), void* ctx, size_t work);
 
 }  // namespace lowp

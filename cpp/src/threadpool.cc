@@ -7,10 +7,12 @@
 // GIL is released around kernels) that finds the pool busy runs its job on
 // its own thread instead of waiting.
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -23,8 +25,11 @@ namespace {
 
 class ThreadPool {
  public:
-  // Runs the job on `threads` threads; returns when every task is done.
-  void run(size_t n_tasks, void (*fn)(void*, size_t), void* ctx, int threads) {
+  // Runs the job on `threads` threads; returns when every task is done (or,
+  // once `scope` stops the job, when the tasks already started are).
+  void run(size_t n_tasks, void (*fn)(void*, size_t), void* ctx, int threads,
+           InterruptScope* scope) {
+    jobs_.fetch_add(1, std::memory_order_relaxed);
     {
       std::unique_lock<std::mutex> lock(mutex_);
       while (static_cast<int>(workers_.size()) < threads - 1) {
@@ -40,12 +45,32 @@ class ThreadPool {
       ++generation_;
     }
     work_cv_.notify_all();
-    take_tasks(fn, ctx, n_tasks);
+    if (scope == nullptr) {
+      take_tasks(fn, ctx, n_tasks);
+    } else {
+      for (size_t t = next_.fetch_add(1); t < n_tasks; t = next_.fetch_add(1)) {
+        if (scope->stop()) {
+          next_.store(n_tasks);  // the workers take no further task
+          break;
+        }
+        fn(ctx, t);
+      }
+    }
+    // The workers may still be busy (or, on a loaded machine, have taken
+    // every task): wait for them, and keep polling the scope meanwhile.
+    const auto done = [this] { return pending_ == 0; };
     std::unique_lock<std::mutex> lock(mutex_);
-    done_cv_.wait(lock, [this] { return pending_ == 0; });
+    while (scope != nullptr && !scope->interrupted() &&
+           !done_cv_.wait_for(lock, std::chrono::nanoseconds(scope->ns_to_next_poll()), done)) {
+      lock.unlock();  // a poll may take long (the GIL)
+      if (scope->stop()) next_.store(n_tasks);
+      lock.lock();
+    }
+    done_cv_.wait(lock, done);
   }
 
   std::mutex& submit_mutex() { return submit_mutex_; }
+  uint64_t jobs() const { return jobs_.load(std::memory_order_relaxed); }
 
   // Stops the workers beyond threads - 1 (joined, so their stacks are
   // freed). Waits for a job in flight to finish first.
@@ -106,6 +131,7 @@ class ThreadPool {
   int participants_ = 0;
   int pending_ = 0;
   int keep_ = kMaxThreads;  // workers with a lower index live on
+  std::atomic<uint64_t> jobs_{0};
 };
 
 // The pool is never destroyed: its workers sleep in a wait at process exit,
@@ -127,7 +153,57 @@ ThreadPool& pool() {
 
 std::atomic<int> g_num_threads{0};
 
+thread_local InterruptScope* t_interrupt = nullptr;
+
+// The clock of the interruption polls: they are ~50 ms apart, so a coarse
+// clock (a few ms of resolution, a fraction of steady_clock's cost: it is
+// read before every task) is enough.
+int64_t now_ns() {
+#if defined(CLOCK_MONOTONIC_COARSE)
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+#else
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+#endif
+}
+
+void run_serial(size_t n_tasks, void (*fn)(void*, size_t), void* ctx, InterruptScope* scope) {
+  for (size_t t = 0; t < n_tasks; ++t) {
+    if (scope != nullptr && scope->stop()) return;
+    fn(ctx, t);
+  }
+}
+
 }  // namespace
+
+InterruptScope::InterruptScope(bool (*poll)(void* ctx), void* ctx, int interval_ms)
+    : poll_(poll),
+      ctx_(ctx),
+      interval_ns_(int64_t{interval_ms} * 1000000),
+      next_ns_(now_ns() + interval_ns_),
+      outer_(t_interrupt) {
+  t_interrupt = this;
+}
+
+InterruptScope::~InterruptScope() { t_interrupt = outer_; }
+
+InterruptScope* InterruptScope::current() { return t_interrupt; }
+
+int64_t InterruptScope::ns_to_next_poll() const {
+  return std::max<int64_t>(next_ns_ - now_ns(), 0);
+}
+
+bool InterruptScope::stop() {
+  if (interrupted_) return true;
+  const int64_t now = now_ns();
+  if (now < next_ns_) return false;
+  interrupted_ = poll_(ctx_);
+  next_ns_ = now_ns() + interval_ns_;
+  return interrupted_;
+}
 
 int default_num_threads() {
 #if defined(__linux__)
@@ -157,20 +233,30 @@ void set_num_threads(int n) {
   if (before > n) pool().trim(n);
 }
 
-void parallel_for(size_t n_tasks, void (*fn)(void* ctx, size_t task), void* ctx) {
+uint64_t pool_jobs() {
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  if (g_pool == nullptr || g_pool_pid != getpid()) return 0;
+  return g_pool->jobs();
+}
+
+int threads_for(size_t work) { return work < kMinParallelWork ? 1 : num_threads(); }
+
+void parallel_for(size_t n_tasks, void (*fn)(void* ctx, size_t task), void* ctx, size_t work) {
+  InterruptScope* scope = t_interrupt;
+  if (scope != nullptr && scope->stop()) return;
   const int threads =
-      static_cast<int>(std::min<size_t>(static_cast<size_t>(num_threads()), n_tasks));
+      static_cast<int>(std::min<size_t>(static_cast<size_t>(threads_for(work)), n_tasks));
   if (threads <= 1) {
-    for (size_t t = 0; t < n_tasks; ++t) fn(ctx, t);
+    run_serial(n_tasks, fn, ctx, scope);
     return;
   }
   ThreadPool& p = pool();
   std::unique_lock<std::mutex> busy(p.submit_mutex(), std::try_to_lock);
   if (!busy.owns_lock()) {
-    for (size_t t = 0; t < n_tasks; ++t) fn(ctx, t);
+    run_serial(n_tasks, fn, ctx, scope);
     return;
   }
-  p.run(n_tasks, fn, ctx, threads);
+  p.run(n_tasks, fn, ctx, threads, scope);
 }
 
 }  // namespace lowp

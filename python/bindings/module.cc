@@ -41,6 +41,54 @@ void require(bool ok, const char* what) {
   if (!ok) throw std::invalid_argument(what);
 }
 
+// Long calls and Ctrl-C: a kernel runs with the GIL released, and every
+// kPollMs its calling thread takes the GIL back to run Python's signal
+// handlers (PyErr_CheckSignals). When one raises (KeyboardInterrupt on
+// Ctrl-C), the kernel skips the rest of its work and the exception
+// propagates; the output is then partly written (the Python layer zero-fills
+// a caller's out=). Calls shorter than kPollMs never take the GIL, nor do
+// calls from other threads than the main one, where Python runs no signal
+// handlers.
+constexpr int kPollMs = 50;
+unsigned long g_main_thread = 0;  // threading.main_thread().ident, at import
+
+bool check_signals(void*) {
+  const PyGILState_STATE gil = PyGILState_Ensure();
+  const bool raised = PyErr_CheckSignals() != 0;
+  PyGILState_Release(gil);
+  return raised;
+}
+
+template <typename Work>
+void run_interruptible(Work&& work) {
+  if (PyThread_get_thread_ident() != g_main_thread) {
+    py::gil_scoped_release release;
+    work();
+    return;
+  }
+  bool interrupted;
+  {
+    py::gil_scoped_release release;
+    lowp::InterruptScope scope(check_signals, nullptr, kPollMs);
+    work();
+    interrupted = scope.interrupted();
+  }
+  if (interrupted) throw py::error_already_set();
+}
+
+// An elementwise loop in pieces, interruptible between them.
+template <typename Body>
+void run_elementwise(py::ssize_t n, Body&& body) {
+  run_interruptible([&] {
+    lowp::InterruptScope* scope = lowp::InterruptScope::current();
+    constexpr py::ssize_t kPiece = py::ssize_t{1} << 20;
+    for (py::ssize_t begin = 0; begin < n && !(scope && scope->stop()); begin += kPiece) {
+      const py::ssize_t end = std::min(n, begin + kPiece);
+      for (py::ssize_t i = begin; i < end; ++i) body(i);
+    }
+  });
+}
+
 py::dict cpu_info() {
   const lowp::CpuInfo info = lowp::cpu_info();
   py::dict d;
@@ -71,6 +119,9 @@ void set_num_threads(int n) {
     throw py::value_error("num_threads must be in [1, " + std::to_string(lowp::kMaxThreads) +
                           "], got " + std::to_string(n));
   }
+  // Lowering the count waits for a job in flight, whose thread may need the
+  // GIL to poll for signals.
+  py::gil_scoped_release release;
   lowp::set_num_threads(n);
 }
 
@@ -92,9 +143,7 @@ void srdhm(const CArray<int32_t>& a, const CArray<int32_t>& b, py::array& out) {
   const int32_t* ap = a.data();
   const int32_t* bp = b.data();
   int32_t* op = out_data<int32_t>(out, a.size());
-  const py::ssize_t n = a.size();
-  py::gil_scoped_release release;
-  for (py::ssize_t i = 0; i < n; ++i) op[i] = lowp::srdhm(ap[i], bp[i]);
+  run_elementwise(a.size(), [&](py::ssize_t i) { op[i] = lowp::srdhm(ap[i], bp[i]); });
 }
 
 void rdivpot(const CArray<int32_t>& x, const CArray<int32_t>& exponent, py::array& out) {
@@ -105,8 +154,7 @@ void rdivpot(const CArray<int32_t>& x, const CArray<int32_t>& exponent, py::arra
   const py::ssize_t n = x.size();
   for (py::ssize_t i = 0; i < n; ++i)
     require(ep[i] >= 0 && ep[i] <= 31, "exponent must be in [0, 31]");
-  py::gil_scoped_release release;
-  for (py::ssize_t i = 0; i < n; ++i) op[i] = lowp::rdivpot(xp[i], ep[i]);
+  run_elementwise(n, [&](py::ssize_t i) { op[i] = lowp::rdivpot(xp[i], ep[i]); });
 }
 
 // Channel parameters: equal lengths, at least one, every value in range.
@@ -124,9 +172,10 @@ void mulquant(const CArray<int32_t>& x, const CArray<int32_t>& m, const CArray<i
   require(x.size() % m.size() == 0, "x size is not a multiple of the channel count");
   const int32_t* xp = x.data();
   int32_t* op = out_data<int32_t>(out, x.size());
-  py::gil_scoped_release release;
-  lowp::multiply_by_quantized_multiplier_s32(xp, static_cast<size_t>(x.size()), m.data(), s.data(),
-                                             static_cast<size_t>(m.size()), op);
+  run_interruptible([&] {
+    lowp::multiply_by_quantized_multiplier_s32(xp, static_cast<size_t>(x.size()), m.data(),
+                                               s.data(), static_cast<size_t>(m.size()), op);
+  });
 }
 
 void requantize(const CArray<int32_t>& acc, const CArray<int32_t>& m, const CArray<int32_t>& s,
@@ -137,9 +186,10 @@ void requantize(const CArray<int32_t>& acc, const CArray<int32_t>& m, const CArr
   require(0 <= zero_point && zero_point <= 255, "zero_point must be in [0, 255]");
   const int32_t* ap = acc.data();
   uint8_t* op = out_data<uint8_t>(out, acc.size());
-  py::gil_scoped_release release;
-  lowp::requantize_u8(ap, static_cast<size_t>(acc.size()), m.data(), s.data(),
-                      static_cast<size_t>(m.size()), zero_point, qmin, qmax, op);
+  run_interruptible([&] {
+    lowp::requantize_u8(ap, static_cast<size_t>(acc.size()), m.data(), s.data(),
+                        static_cast<size_t>(m.size()), zero_point, qmin, qmax, op);
+  });
 }
 
 bool quantize_f32(const CArray<float>& x, float scale, int zero_point, int qmin, int qmax,
@@ -152,8 +202,10 @@ bool quantize_f32(const CArray<float>& x, float scale, int zero_point, int qmin,
   void* op = is_signed ? static_cast<void*>(out_data<int8_t>(out, x.size()))
                        : static_cast<void*>(out_data<uint8_t>(out, x.size()));
   const size_t n = static_cast<size_t>(x.size());
-  py::gil_scoped_release release;
-  return lowp::quantize_f32_8bit(xp, n, scale, zero_point, qmin, qmax, op);
+  bool ok = true;
+  run_interruptible(
+      [&] { ok = lowp::quantize_f32_8bit(xp, n, scale, zero_point, qmin, qmax, op); });
+  return ok;
 }
 
 // A prepared output stage, tied to the operator it was prepared for.
@@ -200,8 +252,7 @@ class PyGemm {
     const size_t m = rows_of(a);
     int32_t* c = out_data<int32_t>(out, static_cast<py::ssize_t>(m * gemm_->n()));
     const uint8_t* ap = a.data();
-    py::gil_scoped_release release;
-    gemm_->run(ap, m, gemm_->k(), c, gemm_->n());
+    run_interruptible([&] { gemm_->run(ap, m, gemm_->k(), c, gemm_->n()); });
   }
 
   // The output stage for this operator, prepared once (the Python layer
@@ -218,8 +269,7 @@ class PyGemm {
     require(stage.owner == this, "stage was prepared for another operator");
     uint8_t* c = out_data<uint8_t>(out, static_cast<py::ssize_t>(m * gemm_->n()));
     const uint8_t* ap = a.data();
-    py::gil_scoped_release release;
-    gemm_->run(ap, m, gemm_->k(), *stage.stage, c, gemm_->n());
+    run_interruptible([&] { gemm_->run(ap, m, gemm_->k(), *stage.stage, c, gemm_->n()); });
   }
 
  private:
@@ -273,8 +323,7 @@ class PyConv {
     const lowp::ConvGeometry g = geometry(x, pad_top, pad_left, out_h, out_w);
     int32_t* o = out_data<int32_t>(out, output_size(g));
     const uint8_t* xp = x.data();
-    py::gil_scoped_release release;
-    op_->run(xp, g, o);
+    run_interruptible([&] { op_->run(xp, g, o); });
   }
 
   PyOutputStage prepare(const CArray<int32_t>& multiplier, const CArray<int32_t>& shift,
@@ -290,8 +339,7 @@ class PyConv {
     require(stage.owner == this, "stage was prepared for another operator");
     uint8_t* o = out_data<uint8_t>(out, output_size(g));
     const uint8_t* xp = x.data();
-    py::gil_scoped_release release;
-    op_->run(xp, g, *stage.stage, o);
+    run_interruptible([&] { op_->run(xp, g, *stage.stage, o); });
   }
 
  private:
@@ -346,6 +394,8 @@ void bind_conv(py::module_& m, const char* name) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "lowp's compiled core (use the lowp package, which validates arguments).";
+  g_main_thread =
+      py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
   m.def("cpu_info", &cpu_info);
   m.def("available_paths", &available_paths);
   m.def("get_path", [] { return std::string(lowp::path_name(lowp::active_path())); });
@@ -353,6 +403,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &lowp::num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("default_num_threads", &lowp::default_num_threads);
+  m.def("pool_jobs", &lowp::pool_jobs);
   m.attr("MAX_THREADS") = lowp::kMaxThreads;
   m.def("quantize_multiplier", &quantize_multiplier, py::arg("real"));
   m.def("srdhm", &srdhm, py::arg("a"), py::arg("b"), py::arg("out"));

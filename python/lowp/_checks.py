@@ -2,12 +2,58 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
+import os
 
 import numpy as np
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
+
+
+def _physical_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): the x86-64 address space
+        return 2**47
+
+
+#: The most bytes one output (or one copy of an input) may take: the machine's
+#: physical memory. Anything larger could never be computed in memory (and,
+#: with Linux's overcommit, an allocation of it may succeed only for the
+#: process to be killed as it writes), so it is refused before allocating.
+MAX_ALLOC_BYTES = _physical_memory()
+
+
+def memory_size(nbytes: int) -> str:
+    """``"N bytes (x.y GiB)"``."""
+    for unit, scale in (("EiB", 2**60), ("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30)):
+        if nbytes >= scale:
+            return f"{nbytes} bytes ({nbytes / scale:.1f} {unit})"
+    return f"{nbytes} bytes ({nbytes / 2**20:.1f} MiB)"
+
+
+def too_large(nbytes: int, what: str, gives: str = "gives an output of") -> ValueError:
+    """The error for an allocation above MAX_ALLOC_BYTES; ``what`` names the
+    argument. Callers compare first, so the fast path builds no message."""
+    return ValueError(
+        f"{what} {gives} {memory_size(nbytes)}, more than this machine's"
+        f" memory ({memory_size(MAX_ALLOC_BYTES)})"
+    )
+
+
+def contiguous(arr: np.ndarray, name: str) -> np.ndarray:
+    """``arr`` C-contiguous, copied only when needed (and refused when the
+    copy could not fit in memory: a broadcast view may be far larger than the
+    memory behind it)."""
+    if arr.flags.c_contiguous:
+        return arr
+    if arr.nbytes > MAX_ALLOC_BYTES:
+        raise too_large(
+            arr.nbytes, f"{name} (a non-contiguous view of shape {arr.shape})", "needs a copy of"
+        )
+    return np.ascontiguousarray(arr)
 
 
 def int32_array(value, name: str) -> np.ndarray:
@@ -35,6 +81,10 @@ def integer_values(value, name: str, low: int, high: int) -> np.ndarray:
 
 def integer(value, name: str, low: int, high: int) -> int:
     """One integer in [low, high]."""
+    if type(value) is int:  # the common case, without NumPy
+        if low <= value <= high:
+            return value
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         if not (isinstance(value, np.ndarray) and value.ndim == 0):
             raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
@@ -53,6 +103,10 @@ def channel_params(
     per-tensor). `channels` is the size of the last axis of the data (1 for
     a scalar), or None to accept any count.
     """
+    if type(multiplier) is int and type(shift) is int:  # per tensor, the common case
+        return _scalar_channel_params(
+            integer(multiplier, m_name, 0, INT32_MAX), integer(shift, "shift", -31, 30)
+        )
     m = integer_values(multiplier, m_name, 0, INT32_MAX)
     s = integer_values(shift, "shift", -31, 30)
     for arr, name in ((m, m_name), (s, "shift")):
@@ -68,6 +122,16 @@ def channel_params(
         )
     m = np.ascontiguousarray(np.broadcast_to(m.reshape(-1), (n,)), dtype=np.int32)
     s = np.ascontiguousarray(np.broadcast_to(s.reshape(-1), (n,)), dtype=np.int32)
+    return m, s
+
+
+@functools.lru_cache(maxsize=256)
+def _scalar_channel_params(multiplier: int, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """One multiplier and shift as 1-value int32 arrays, made once (read-only)."""
+    m = np.array([multiplier], dtype=np.int32)
+    s = np.array([shift], dtype=np.int32)
+    m.flags.writeable = False
+    s.flags.writeable = False
     return m, s
 
 
@@ -87,7 +151,11 @@ def out_array(out, shape: tuple, dtype, name: str = "out") -> np.ndarray:
 def into_out(compute, inputs, shape: tuple, dtype, out) -> np.ndarray:
     """Run compute(dest) where dest is `out` when it can be written directly
     (C-contiguous, no overlap with an input), else a fresh array that is
-    then copied into `out`."""
+    then copied into `out`.
+
+    A call interrupted in the kernel (Ctrl-C: KeyboardInterrupt, or whatever
+    a signal handler raises) leaves `out` filled with zeros, so that no part
+    of a result is left there."""
     if out is None:
         dest = np.empty(shape, dtype=dtype)
         compute(dest)
@@ -95,7 +163,11 @@ def into_out(compute, inputs, shape: tuple, dtype, out) -> np.ndarray:
     out_array(out, shape, dtype)
     direct = out.flags.c_contiguous and not any(np.may_share_memory(out, a) for a in inputs)
     dest = out if direct else np.empty(shape, dtype=dtype)
-    compute(dest)
+    try:
+        compute(dest)
+    except BaseException:
+        out[...] = 0
+        raise
     if dest is not out:
         out[...] = dest
     return out

@@ -6,6 +6,11 @@
 Input NHWC, weights OHWI ``[Cout, KH, KW, Cin]``, output NHWC; int32
 accumulators, or uint8 through a fused :class:`~lowp.Requant`. int8 inputs,
 weights and zero points map exactly onto uint8 (``q + 128``).
+
+Long calls can be interrupted (Ctrl-C: KeyboardInterrupt within about 50 ms);
+an ``out=`` array of an interrupted call is left filled with zeros. An output
+larger than the machine's memory (a padding or stride of millions) is refused
+before allocating, naming the argument.
 """
 
 from __future__ import annotations
@@ -126,6 +131,43 @@ class _PackedConv:
             if rq is None
             else self.core.prepare(rq.multiplier, rq.shift, rq.zero_point, rq.qmin, rq.qmax)
         )
+        self.out_dtype = np.dtype(np.int32 if rq is None else np.uint8)
+        self._geometry: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+
+    def checked_geometry(self, n: int, h: int, w: int, x_name: str) -> tuple[int, int, int, int]:
+        """geometry() of an n x h x w input, refusing an output too large for
+        memory (naming the argument that makes it so); cached per input size."""
+        geom = self._geometry.get((h, w))
+        if geom is None:
+            geom = self.geometry(h, w)
+            if len(self._geometry) < 64:
+                self._geometry[(h, w)] = geom
+        out_h, out_w = geom[2], geom[3]
+        nbytes = n * out_h * out_w * self.out_c * self.out_dtype.itemsize
+        if nbytes > _checks.MAX_ALLOC_BYTES:
+            raise ValueError(
+                f"{self._culprit(n, h, w, x_name)} an output of shape"
+                f" {(n, out_h, out_w, self.out_c)}: {_checks.memory_size(nbytes)}, more than"
+                f" this machine's memory ({_checks.memory_size(_checks.MAX_ALLOC_BYTES)})"
+            )
+        if max(out_h, out_w) > _MAX_EXTENT:
+            raise ValueError(f"{x_name}: the output would be {out_h}x{out_w}, too large")
+        return geom
+
+    def _culprit(self, n: int, h: int, w: int, x_name: str) -> str:
+        """The argument an oversized output comes from: the padding or the
+        stride when the output would fit without it, else the input."""
+        itemsize = self.out_c * self.out_dtype.itemsize
+        if self.transposed:
+            sh, sw = self.stride
+            if max(sh, sw) > 1 and n * (h + self.kh) * (w + self.kw) * itemsize <= (
+                _checks.MAX_ALLOC_BYTES
+            ):
+                return f"stride {self.stride} on a {h}x{w} input gives"
+        elif isinstance(self.padding, tuple):
+            if n * (h + 1) * (w + 1) * itemsize <= _checks.MAX_ALLOC_BYTES:
+                return f"padding {self.padding} on a {h}x{w} input gives"
+        return f"{x_name} of shape {(n, h, w, self.in_c)} gives"
 
     def geometry(self, h: int, w: int) -> tuple[int, int, int, int]:
         """(pad_top, pad_left, out_h, out_w) for an h x w input."""
@@ -164,15 +206,13 @@ class _PackedConv:
     def __call__(self, x_u8: np.ndarray, out, x_name: str = "x") -> np.ndarray:
         if x_u8.ndim != 4:
             raise ValueError(f"{x_name} must be 4-D NHWC [N, H, W, Cin], got shape {x_u8.shape}")
-        n, h, w, c = (int(d) for d in x_u8.shape)
+        n, h, w, c = x_u8.shape  # Python ints
         if c != self.in_c:
             raise ValueError(f"{x_name} has {c} channels but w expects Cin={self.in_c}")
         if h < 1 or w < 1:
             raise ValueError(f"{x_name} must have H, W >= 1, got shape {x_u8.shape}")
-        top, left, out_h, out_w = self.geometry(h, w)
-        if max(out_h, out_w) > _MAX_EXTENT:
-            raise ValueError(f"{x_name}: the output would be {out_h}x{out_w}, too large")
-        x_c = np.ascontiguousarray(x_u8)
+        top, left, out_h, out_w = self.checked_geometry(n, h, w, x_name)
+        x_c = _checks.contiguous(x_u8, x_name)
         shape = (n, out_h, out_w, self.out_c)
         stage = self.stage
 
@@ -184,8 +224,11 @@ class _PackedConv:
             else:
                 self.core.run_requant(x_c, top, left, out_h, out_w, stage, dest)
 
-        dtype = np.int32 if stage is None else np.uint8
-        return _checks.into_out(compute, (x_u8,), shape, dtype, out)
+        if out is None:  # the common case, kept short
+            dest = np.empty(shape, dtype=self.out_dtype)
+            compute(dest)
+            return dest
+        return _checks.into_out(compute, (x_u8,), shape, self.out_dtype, out)
 
 
 def conv2d(
@@ -209,7 +252,8 @@ def conv2d(
     (TFLite's: the odd extra row/column goes bottom/right), an int or
     ``(top, bottom, left, right)``. Returns int32 (plus ``bias``), or uint8
     with ``requant``. The weights are packed on the fly: use :class:`Conv2d`
-    to pack once.
+    to pack once. ``out``, if given, is an array of the result's shape and
+    dtype; a call interrupted by Ctrl-C leaves it filled with zeros.
     """
     x_u8, x_signed = _operand_u8(x, "x")
     op = _PackedConv(False, w, w_zero_point, x_zero_point, x_signed, stride, padding, bias, requant)
@@ -237,6 +281,7 @@ def conv_transpose2d(
     (nothing), ``"same"`` (output ``in * stride``: ``max(k - stride, 0)``,
     the smaller half at the top/left), an int or ``(top, bottom, left,
     right)``. Returns int32 (plus ``bias``), or uint8 with ``requant``.
+    ``out`` as for :func:`conv2d`.
     """
     x_u8, x_signed = _operand_u8(x, "x")
     op = _PackedConv(True, w, w_zero_point, x_zero_point, x_signed, stride, padding, bias, requant)

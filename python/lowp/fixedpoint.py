@@ -50,6 +50,8 @@ def quantize_multiplier(real):
 
 def _int32_operand(value, name: str) -> np.ndarray:
     """A Python int in int32 range or an int32 array."""
+    if type(value) is np.ndarray and value.dtype == np.int32:  # the common case
+        return value
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         _checks.integer(value, name, _checks.INT32_MIN, _checks.INT32_MAX)
         return np.asarray(value, dtype=np.int32)
@@ -66,8 +68,10 @@ def srdhm(a, b):
     a = _int32_operand(a, "a")
     b = _int32_operand(b, "b")
     a, b = np.broadcast_arrays(a, b)
+    if a.nbytes > _checks.MAX_ALLOC_BYTES:
+        raise _checks.too_large(a.nbytes, f"a {a.shape} and b {b.shape} broadcast together")
     out = np.empty(a.shape, dtype=np.int32)
-    _core.srdhm(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
+    _core.srdhm(_checks.contiguous(a, "a"), _checks.contiguous(b, "b"), out)
     return _result(out, a.ndim == 0)
 
 
@@ -77,8 +81,10 @@ def rdivpot(x, exponent):
     x = _int32_operand(x, "x")
     e = _checks.integer_values(exponent, "exponent", 0, 31).astype(np.int32)
     x, e = np.broadcast_arrays(x, e)
+    if x.nbytes > _checks.MAX_ALLOC_BYTES:
+        raise _checks.too_large(x.nbytes, f"x {x.shape} and exponent {e.shape} broadcast together")
     out = np.empty(x.shape, dtype=np.int32)
-    _core.rdivpot(np.ascontiguousarray(x), np.ascontiguousarray(e), out)
+    _core.rdivpot(_checks.contiguous(x, "x"), _checks.contiguous(e, "exponent"), out)
     return _result(out, x.ndim == 0)
 
 
@@ -91,8 +97,11 @@ def multiply_by_quantized_multiplier(x, m0, shift):
     """
     x = _int32_operand(x, "x")
     m, s = _checks.channel_params(m0, shift, x.shape[-1] if x.ndim else 1, "x", "m0")
+    if x.nbytes > _checks.MAX_ALLOC_BYTES:
+        raise _checks.too_large(x.nbytes, f"x of shape {x.shape}")
+    src = _checks.contiguous(x, "x")
     out = np.empty(x.shape, dtype=np.int32)
-    _core.multiply_by_quantized_multiplier(np.ascontiguousarray(x), m, s, out)
+    _core.multiply_by_quantized_multiplier(src, m, s, out)
     return _result(out, x.ndim == 0)
 
 
@@ -111,16 +120,24 @@ def requantize(acc, m0, shift, zero_point, *, qmin=0, qmax=255, out=None):
 
     ``acc`` is an int32 array of any shape; ``m0``/``shift`` are scalars or
     one per channel of the last axis. ``out``, if given, is a
-    uint8 array of ``acc``'s shape.
+    uint8 array of ``acc``'s shape; a call interrupted by Ctrl-C raises
+    KeyboardInterrupt and leaves ``out`` filled with zeros.
     """
-    acc = _checks.int32_array(acc, "acc")
+    if type(acc) is not np.ndarray or acc.dtype != np.int32:
+        acc = _checks.int32_array(acc, "acc")
     m, s = _checks.channel_params(m0, shift, acc.shape[-1] if acc.ndim else 1, "acc", "m0")
     zp, lo, hi = _clamp_bounds(zero_point, qmin, qmax)
     return _requantize(acc, m, s, zp, lo, hi, out)
 
 
 def _requantize(acc, m, s, zp, lo, hi, out):
-    src = np.ascontiguousarray(acc)
+    src = _checks.contiguous(acc, "acc")
+    if out is None:  # the common case, kept short
+        if acc.size > _checks.MAX_ALLOC_BYTES:
+            raise _checks.too_large(acc.size, f"acc of shape {acc.shape}")
+        dest = np.empty(acc.shape, dtype=np.uint8)
+        _core.requantize(src, m, s, zp, lo, hi, dest)
+        return dest
     return _checks.into_out(
         lambda dest: _core.requantize(src, m, s, zp, lo, hi, dest),
         (acc,),
@@ -214,7 +231,8 @@ class Requant:
         return cls(m, s, zp, qmin, qmax)
 
     def __call__(self, acc, out=None) -> np.ndarray:
-        acc = _checks.int32_array(acc, "acc")
+        if type(acc) is not np.ndarray or acc.dtype != np.int32:
+            acc = _checks.int32_array(acc, "acc")
         if self.channels > 1 and (acc.ndim == 0 or acc.shape[-1] != self.channels):
             got = acc.shape[-1] if acc.ndim else "a scalar"
             raise ValueError(

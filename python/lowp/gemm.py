@@ -5,6 +5,10 @@
 with a :class:`~lowp.Requant` the result is requantized to uint8 while the
 tile is still in registers. int8 operands map exactly onto uint8 (``q + 128``
 with zero point ``z + 128``).
+
+Long calls can be interrupted (Ctrl-C: KeyboardInterrupt within about 50 ms);
+an ``out=`` array of an interrupted call is left filled with zeros. Outputs
+larger than the machine's memory are refused before allocating.
 """
 
 from __future__ import annotations
@@ -25,13 +29,20 @@ MAX_K = 33025
 
 def _operand_u8(x, name: str) -> tuple[np.ndarray, bool]:
     """uint8 view of a uint8 or int8 array; True when it was int8."""
-    arr = np.asarray(x)
+    arr = x if type(x) is np.ndarray else np.asarray(x)
     if arr.dtype == np.uint8:
         return arr, False
     if arr.dtype == np.int8:
-        # q + 128 in uint8 is the bit pattern with its top bit flipped.
+        # q + 128 in uint8 is the bit pattern with its top bit flipped (a copy).
+        if arr.size > _checks.MAX_ALLOC_BYTES:
+            raise _checks.too_large(
+                arr.size, f"{name} (int8, shape {arr.shape})", "needs a uint8 copy of"
+            )
         return arr.view(np.uint8) ^ np.uint8(0x80), True
     raise TypeError(f"{name} must be a uint8 or int8 array, got dtype {arr.dtype}")
+
+
+_UINT8 = np.dtype(np.uint8)
 
 
 def _layer_x_dtype(w, x_dtype) -> np.dtype:
@@ -48,6 +59,8 @@ def _layer_x_dtype(w, x_dtype) -> np.dtype:
 
 def _layer_input(x, x_dtype: np.dtype, layer: str) -> np.ndarray:
     """uint8 view of a packed layer's input, which must have the layer's dtype."""
+    if x_dtype is _UINT8 and type(x) is np.ndarray and x.dtype is _UINT8:  # the common case
+        return x
     x_u8, x_signed = _operand_u8(x, "x")
     if x_signed != (x_dtype == np.int8):
         raise TypeError(
@@ -116,6 +129,7 @@ class _Packed:
             if rq is None
             else self.core.prepare(rq.multiplier, rq.shift, rq.zero_point, rq.qmin, rq.qmax)
         )
+        self.out_dtype = np.dtype(np.int32 if rq is None else np.uint8)
 
     def __call__(self, a_u8: np.ndarray, out, a_name: str) -> np.ndarray:
         if a_u8.ndim < 1 or a_u8.shape[-1] != self.k:
@@ -123,10 +137,13 @@ class _Packed:
             raise ValueError(f"{a_name}'s last axis must be K={self.k}, got {got}")
         shape = (*a_u8.shape[:-1], self.n)
         rows = math.prod(a_u8.shape[:-1])  # explicit: -1 cannot be inferred when K = 0
-        a2 = a_u8.reshape(rows, self.k)
-        if not a2.flags.c_contiguous:
-            a2 = np.ascontiguousarray(a2)
-        dtype = np.int32 if self.requant is None else np.uint8
+        dtype = self.out_dtype
+        nbytes = rows * self.n * dtype.itemsize
+        if nbytes > _checks.MAX_ALLOC_BYTES:
+            raise _checks.too_large(
+                nbytes, f"{a_name}'s {rows} rows (shape {a_u8.shape}) x N={self.n}"
+            )
+        a2 = _checks.contiguous(a_u8.reshape(rows, self.k), a_name)
         if out is None:  # the common case, kept short: per-call overhead matters at M = 1
             dest = np.empty(shape, dtype=dtype)
             self._run(a2, dest.reshape(rows, self.n))
@@ -149,7 +166,9 @@ def gemm(a, b, a_zero_point, b_zero_point, *, bias=None, requant=None, out=None)
     ``b_zero_point`` is a scalar or one value per column. Returns exact int32
     ``[..., N]``, plus ``bias`` (int32 ``[N]``, wrapping) when given; with
     ``requant`` (a :class:`lowp.Requant`, scalar or per column) returns uint8.
-    ``b`` is packed on the fly: use :class:`Linear` to pack once.
+    ``b`` is packed on the fly: use :class:`Linear` to pack once. ``out``, if
+    given, is an array of the result's shape and dtype; a call interrupted by
+    Ctrl-C raises KeyboardInterrupt and leaves it filled with zeros.
     """
     a_u8, a_signed = _operand_u8(a, "a")
     packed = _Packed(b, b_zero_point, a_zero_point, a_signed, bias, requant)

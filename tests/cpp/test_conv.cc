@@ -195,7 +195,7 @@ LOWP_TEST(conv_threads_agree) {
   for (int t : {1, 3}) {
     lowp::set_num_threads(t);
     test_conv({2, 21, 19, 16, 24, 3, 3, 1, 1, 1, 1, 1, 1, true, true}, 7);
-    test_deconv({2, 13, 11, 32, 24, 2, 2, 2, 2, 0, 0, 0, 0, true, true}, 8);
+    test_deconv({3, 13, 11, 32, 24, 2, 2, 2, 2, 0, 0, 0, 0, true, true}, 8);
   }
   lowp::set_num_threads(saved);
 }

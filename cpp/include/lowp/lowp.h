@@ -52,6 +52,40 @@ int num_threads();
 // Clamped to [1, kMaxThreads]. Lowering the count stops the pool's extra
 // workers (after any job in flight).
 void set_num_threads(int n);
+// Jobs handed to the thread pool in this process so far. Small jobs run on
+// the caller's thread alone and are not counted (for tests).
+uint64_t pool_jobs();
+
+// ---------------------------------------------------------------------------
+// Interruption. While an InterruptScope lives on a thread, the kernels that
+// thread calls poll it between their tasks (pieces of a few milliseconds at
+// most): every `interval` they call poll(ctx), and once it returns true the
+// call skips the rest of its work and returns early, as does every later
+// call on that thread while the scope lives. interrupted() then says so, and
+// the outputs of the interrupted call are partly written (unspecified).
+// Scopes nest; a poll never runs within the first interval of its scope.
+class InterruptScope {
+ public:
+  InterruptScope(bool (*poll)(void* ctx), void* ctx, int interval_ms);
+  ~InterruptScope();
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+  bool interrupted() const { return interrupted_; }
+  // The innermost scope of this thread, or null.
+  static InterruptScope* current();
+  // True when the work should stop: interrupted already, or a poll due now
+  // said so.
+  bool stop();
+  // Nanoseconds until the next poll is due (0: now).
+  int64_t ns_to_next_poll() const;
+
+ private:
+  bool (*poll_)(void*);
+  void* ctx_;
+  int64_t interval_ns_, next_ns_;
+  bool interrupted_ = false;
+  InterruptScope* outer_;
+};
 
 // ---------------------------------------------------------------------------
 // Fixed-point arithmetic (gemmlowp semantics, DESIGN.md section 2). These are
