@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import shutil
 import subprocess
@@ -209,3 +210,99 @@ def test_run_check_without_tensorflow_fails_before_running():
     assert done.returncode == 2
     assert "--check needs TensorFlow" in done.stderr
     assert "model:" not in done.stdout  # nothing ran
+
+
+def test_run_says_where_the_output_went(tmp_path):
+    done = _lowp_run("--output", str(tmp_path / "y.npy"))
+    assert done.returncode == 0, done.stderr
+    model, _ = _bundled()
+    out = model.outputs[0]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("output:"))
+    shape = "x".join(map(str, out.shape))
+    assert line == f"output:  {tmp_path / 'y.npy'} ({out.name}: {out.dtype}[{shape}])"
+    done = _lowp_run()
+    assert "output:  not saved (--output Y.npy" in done.stdout
+    assert done.stderr == ""  # a short run shows no progress
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_run_progress_past_a_second(monkeypatch, tty):
+    from lowp import _run
+
+    now = [0.0]
+    monkeypatch.setattr(_run, "_clock", lambda: now[0])
+    stream = _Stream(tty)
+    progress = _run._Progress(40, stream)
+    for i in range(40):
+        now[0] += 0.4  # 16 s in all
+        progress.step(i + 1)
+    progress.close()
+    text = stream.getvalue()
+    if tty:
+        # Rewritten in place from the first second on, cleared at the end.
+        assert text.startswith("\rlowp run: 3 of 40 timed runs, 1.2 s")
+        assert "40 of 40" in text and "\n" not in text
+        assert text.endswith("\r" + " " * len("lowp run: 40 of 40 timed runs, 16.0 s") + "\r")
+    else:
+        # A line every 5 s at most, none for the last run (the table follows).
+        assert text.splitlines() == [
+            "lowp run: 3 of 40 timed runs, 1.2 s",
+            "lowp run: 16 of 40 timed runs, 6.4 s",
+            "lowp run: 29 of 40 timed runs, 11.6 s",
+        ]
+    quiet = _Stream(tty)
+    short = _run._Progress(5, quiet)
+    for i in range(5):
+        now[0] += 0.1
+        short.step(i + 1)
+    short.close()
+    assert quiet.getvalue() == ""
+
+
+def test_bench_gemm_pins_numpy_threads_without_threadpoolctl(tmp_path):
+    # threadpoolctl, torch and onnxruntime hidden: NumPy's BLAS threads can
+    # only be set through the environment before NumPy loads, so lowp bench
+    # starts again with the variables set, and says so.
+    for name in ("threadpoolctl", "torch", "onnxruntime"):
+        (tmp_path / f"{name}.py").write_text("raise ImportError('hidden by the test')\n")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "lowp", "bench", "gemm", "--repeats", "1", "--shapes", "8x8x8"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any("1 thread(s)" in line for line in lines)
+    pinned = [line for line in lines if line.startswith("numpy f32: BLAS")]
+    assert pinned == [
+        "numpy f32: BLAS threads set by OPENBLAS_NUM_THREADS=1, OMP_NUM_THREADS=1,"
+        " MKL_NUM_THREADS=1, BLIS_NUM_THREADS=1 before NumPy was loaded"
+    ]
+    assert any(line.strip().startswith("8 x 8 x 8") for line in lines)
+
+
+def test_bench_gemm_says_when_numpy_threads_are_not_pinned(monkeypatch, capsys):
+    from lowp import _bench
+
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import -> ImportError
+    for name in _bench.BLAS_THREAD_VARIABLES:
+        monkeypatch.setenv(name, "3")
+    assert not _bench.blas_threads_pinned(2)
+    _, line = _bench._limit_blas_threads(2)
+    assert line.startswith("numpy f32: BLAS threads NOT pinned")
+    for name in _bench.BLAS_THREAD_VARIABLES:
+        monkeypatch.setenv(name, "2")
+    assert _bench.blas_threads_pinned(2)

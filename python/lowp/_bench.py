@@ -133,22 +133,60 @@ def _time(fn: Callable[[], object], min_seconds: float) -> float:
             calls = max(calls, int(calls * min_seconds / max(elapsed, 1e-9)) + 1)
 
 
+#: The variables BLAS libraries (OpenBLAS, MKL, BLIS, OpenMP builds) read
+#: for their thread count when they are loaded.
+BLAS_THREAD_VARIABLES = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+)
+
+
+def _has_threadpoolctl() -> bool:
+    try:
+        import threadpoolctl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def blas_threads_pinned(threads: int) -> bool:
+    """Whether NumPy's BLAS can run on `threads` threads in this process:
+    threadpoolctl can set it, or the environment did before NumPy loaded."""
+    return _has_threadpoolctl() or all(
+        os.environ.get(name) == str(threads) for name in BLAS_THREAD_VARIABLES
+    )
+
+
 def _limit_blas_threads(threads: int):
-    """NumPy's BLAS gets the same thread count as the others, when threadpoolctl is there."""
+    """NumPy's BLAS on the same thread count as the others: through
+    threadpoolctl, else the environment variables (``lowp bench`` sets them
+    and starts again when they differ). Returns the limiter to keep alive and
+    a line saying how NumPy's threads are pinned."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        return None
-    return threadpool_limits(limits=threads, user_api="blas")
+        if blas_threads_pinned(threads):
+            names = ", ".join(f"{name}={threads}" for name in BLAS_THREAD_VARIABLES)
+            return None, f"numpy f32: BLAS threads set by {names} before NumPy was loaded"
+        return None, (
+            "numpy f32: BLAS threads NOT pinned (its own default): install threadpoolctl,"
+            " or set " + ", ".join(BLAS_THREAD_VARIABLES) + " before starting Python"
+        )
+    return threadpool_limits(limits=threads, user_api="blas"), (
+        f"numpy f32: BLAS limited to {threads} thread(s) by threadpoolctl"
+    )
 
 
 def bench_gemm(shapes=None, threads: int = 1, repeats: int = 7, min_seconds: float = 0.05):
     """Prints a table of GOPS medians and ratios; returns {shape: {engine: GOPS}}."""
     shapes = shapes or GEMM_SHAPES
-    limiter = _limit_blas_threads(threads)  # noqa: F841 (kept alive for the run)
+    _limiter, numpy_threads = _limit_blas_threads(threads)  # _limiter: kept alive for the run
     results: dict[tuple[int, int, int], dict[str, float]] = {}
     print(describe_machine())
     print(f"GEMM u8 x u8 -> int32, {threads} thread(s), GOPS (median of {repeats}, interleaved)")
+    print(numpy_threads)
     header = None
     for m, k, n in shapes:
         engines = _engines(m, k, n, threads)

@@ -92,9 +92,12 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(err))
 
     runs = []
-    for _ in range(args.repeats):
+    progress = _Progress(args.repeats)
+    for i in range(args.repeats):
         _, timings = model.profile(*inputs)
         runs.append(timings)
+        progress.step(i + 1)
+    progress.close()
     totals = [sum(t.seconds for t in r) for r in runs]
 
     print(f"model:   {path}")
@@ -120,11 +123,54 @@ def run(args: argparse.Namespace) -> int:
             _write_outputs(args.output, model.outputs, outputs)
         except (OSError, ValueError) as err:
             return _fail(f"--output: {err}")
-        print(f"output:  {args.output}")
+        arrays = ", ".join(
+            f"{t.name}: {y.dtype}[{_shape(y.shape)}]" for t, y in zip(model.outputs, outputs)
+        )
+        print(f"output:  {args.output.absolute()} ({arrays})")
+    else:
+        print("output:  not saved (--output Y.npy, or Y.npz for arrays by name, saves it)")
 
     if args.check:
         return _check(model, data, inputs)
     return 0
+
+
+_clock = time.perf_counter
+
+
+class _Progress:
+    """A progress line on stderr once the timed runs pass a second (short
+    runs, such as the tests', print nothing): rewritten in place on a
+    terminal, else one line at most every 5 seconds."""
+
+    def __init__(self, total: int, stream=None) -> None:
+        self.total = total
+        self.stream = sys.stderr if stream is None else stream
+        isatty = getattr(self.stream, "isatty", None)
+        self.tty = bool(isatty and isatty())
+        self.start = self.last = _clock()
+        self.width = 0
+
+    def step(self, done: int) -> None:
+        now = _clock()
+        every = 0.1 if self.tty else 5.0
+        if now - self.start < 1.0 or (self.width and now - self.last < every):
+            return
+        if done == self.total and not self.tty:
+            return  # the table follows at once
+        self.last = now
+        line = f"lowp run: {done} of {self.total} timed runs, {now - self.start:.1f} s"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self.width))
+        else:
+            self.stream.write(line + "\n")
+        self.width = max(self.width, len(line))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
 
 
 def _have_tensorflow() -> bool:

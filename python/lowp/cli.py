@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 
 from . import _run
@@ -37,6 +38,9 @@ def _bench(args: argparse.Namespace) -> int:
         return _bench_conv(args)
     from . import _bench
     from .gemm import MAX_K
+
+    if not _bench.blas_threads_pinned(args.threads):
+        return _rerun_with_blas_threads(args.threads, args.argv)
 
     shapes = None
     if args.shapes:
@@ -74,6 +78,20 @@ def _bench_conv(args: argparse.Namespace) -> int:
             )
     _bench_conv.bench_conv(shapes or None, threads=args.threads, repeats=args.repeats)
     return 0
+
+
+def _rerun_with_blas_threads(threads: int, argv: list[str]) -> int:
+    """Without threadpoolctl, NumPy's BLAS takes its thread count from the
+    environment when NumPy is loaded, which this process has done: run the
+    command again in a fresh interpreter with the variables set."""
+    from . import _bench
+
+    env = dict(os.environ, **dict.fromkeys(_bench.BLAS_THREAD_VARIABLES, str(threads)))
+    command = [sys.executable, "-m", "lowp", *argv]
+    sys.stdout.flush()
+    if os.name == "posix":
+        os.execve(sys.executable, command, env)
+    return subprocess.call(command, env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +134,7 @@ def _main(argv: list[str] | None) -> int:
     )
     _run.add_arguments(run)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command is None:
         parser.print_help()
         return 2
