@@ -28,6 +28,12 @@ if what == "gemm":
     b = rng.integers(0, 256, (2048, 2048), dtype=np.uint8)
     out = np.full((4096, 2048), 7, np.int32)
     call = lambda: lowp.gemm(a, b, 3, 4, out=out)
+elif what == "model":  # one native call running a whole graph
+    import lowp.tflite
+    model = lowp.tflite.load(lowp.tflite.bundled_model())
+    x = rng.integers(-128, 128, (96, 64, 64, 3), dtype=np.int8)
+    out = np.zeros(1)
+    call = lambda: model(x)
 else:
     x = rng.integers(0, 256, (1, 256, 256, 256), dtype=np.uint8)
     conv = lowp.Conv2d(rng.integers(0, 256, (256, 3, 3, 256), dtype=np.uint8), 4,
@@ -45,7 +51,7 @@ print("finished", f"{time.perf_counter() - t0:.3f}", flush=True)
 """
 
 
-@pytest.mark.parametrize(("threads", "what"), [(1, "gemm"), (2, "gemm"), (2, "conv")])
+@pytest.mark.parametrize(("threads", "what"), [(1, "gemm"), (2, "gemm"), (2, "conv"), (2, "model")])
 def test_ctrl_c_interrupts_a_long_call(threads, what):
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(threads), what],

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common.h"
 #include "lowp/lowp.h"
 #include "lowp/plan.h"
 
@@ -22,23 +23,19 @@ namespace py = pybind11;
 
 namespace {
 
+using lowp_bindings::check_channels;
+using lowp_bindings::check_operands;
+using lowp_bindings::require;
+using lowp_bindings::run_interruptible;
 template <typename T>
-using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
-
-void require(bool ok, const std::string& what) {
-  if (!ok) throw std::invalid_argument(what);
-}
+using CArray = lowp_bindings::CArray<T>;
 
 // A requantization's tables, checked, for an operator of `channels` outputs.
 lowp::Requantization requant_of(const CArray<int32_t>& m, const CArray<int32_t>& s, int zero_point,
                                 int qmin, int qmax, size_t channels) {
+  check_channels(m, s);
   const size_t count = static_cast<size_t>(m.size());
-  require(count >= 1 && count == static_cast<size_t>(s.size()) && (count == 1 || count == channels),
-          "multiplier and shift must have 1 or out_c values");
-  for (size_t i = 0; i < count; ++i) {
-    require(m.data()[i] >= 0, "multiplier must be in [0, 2**31 - 1]");
-    require(s.data()[i] >= -31 && s.data()[i] <= 30, "shift must be in [-31, 30]");
-  }
+  require(count == 1 || count == channels, "multiplier and shift must have 1 or out_c values");
   require(0 <= qmin && qmin <= qmax && qmax <= 255, "need 0 <= qmin <= qmax <= 255");
   require(0 <= zero_point && zero_point <= 255, "zero_point must be in [0, 255]");
   return {m.data(), s.data(), count, zero_point, qmin, qmax};
@@ -49,36 +46,22 @@ template <typename Op>
 struct GraphConv {
   std::shared_ptr<const Op> op;
   std::shared_ptr<const lowp::OutputStage> stage;
-  size_t out_c = 0, in_c = 0, kh = 0, kw = 0, sh = 0, sw = 0;
+  lowp_bindings::ConvShape shape;
 
   GraphConv(const CArray<uint8_t>& w, int stride_h, int stride_w,
             const CArray<int32_t>& w_zero_point, int x_zero_point,
             const std::optional<CArray<int32_t>>& bias, const CArray<int32_t>& multiplier,
             const CArray<int32_t>& shift, int zero_point, int qmin, int qmax) {
-    require(w.ndim() == 4, "w must be 4-D [Cout, KH, KW, Cin]");
-    for (int d = 0; d < 4; ++d) require(w.shape(d) >= 1, "w must not be empty");
-    require(stride_h >= 1 && stride_w >= 1, "stride must be >= 1");
-    out_c = static_cast<size_t>(w.shape(0));
-    kh = static_cast<size_t>(w.shape(1));
-    kw = static_cast<size_t>(w.shape(2));
-    in_c = static_cast<size_t>(w.shape(3));
-    sh = static_cast<size_t>(stride_h);
-    sw = static_cast<size_t>(stride_w);
-    const size_t terms = std::is_same<Op, lowp::Conv2d>::value
-                             ? in_c * kh * kw
-                             : in_c * ((kh + sh - 1) / sh) * ((kw + sw - 1) / sw);
-    require(terms <= lowp::kMaxGemmK, "too many products per output for an exact int32 result");
+    shape = lowp_bindings::check_conv_weights(w, stride_h, stride_w,
+                                              std::is_same<Op, lowp::ConvTranspose2d>::value);
+    const lowp_bindings::ConvShape& c = shape;
+    check_operands(w_zero_point, x_zero_point, bias, c.out_c, "w", "x", "Cout");
     const size_t zp_count = static_cast<size_t>(w_zero_point.size());
-    require(zp_count == 1 || zp_count == out_c, "w_zero_point must have 1 or Cout values");
-    for (size_t i = 0; i < zp_count; ++i)
-      require(w_zero_point.data()[i] >= 0 && w_zero_point.data()[i] <= 255,
-              "w_zero_point must be in [0, 255]");
-    require(x_zero_point >= 0 && x_zero_point <= 255, "x_zero_point must be in [0, 255]");
-    if (bias) require(static_cast<size_t>(bias->size()) == out_c, "bias must have Cout values");
-    const lowp::Requantization rq = requant_of(multiplier, shift, zero_point, qmin, qmax, out_c);
+    const lowp::Requantization rq = requant_of(multiplier, shift, zero_point, qmin, qmax, c.out_c);
     py::gil_scoped_release release;
-    auto made = std::make_shared<Op>(w.data(), out_c, kh, kw, in_c, sh, sw, w_zero_point.data(),
-                                     zp_count, x_zero_point, bias ? bias->data() : nullptr);
+    auto made =
+        std::make_shared<Op>(w.data(), c.out_c, c.kh, c.kw, c.in_c, c.sh, c.sw, w_zero_point.data(),
+                             zp_count, x_zero_point, bias ? bias->data() : nullptr);
     stage = made->prepare(rq);
     op = std::move(made);
   }
@@ -91,13 +74,8 @@ struct GraphGemm {
     require(b.ndim() == 2 && b.shape(0) >= 1 && b.shape(1) >= 1, "b must be 2-D [K, N]");
     const size_t k = static_cast<size_t>(b.shape(0)), n = static_cast<size_t>(b.shape(1));
     require(k <= lowp::kMaxGemmK, "K too large for an exact int32 result");
+    check_operands(b_zero_point, a_zero_point, bias, n, "b", "a", "N");
     const size_t zp_count = static_cast<size_t>(b_zero_point.size());
-    require(zp_count == 1 || zp_count == n, "b_zero_point must have 1 or N values");
-    for (size_t i = 0; i < zp_count; ++i)
-      require(b_zero_point.data()[i] >= 0 && b_zero_point.data()[i] <= 255,
-              "b_zero_point must be in [0, 255]");
-    require(a_zero_point >= 0 && a_zero_point <= 255, "a_zero_point must be in [0, 255]");
-    if (bias) require(static_cast<size_t>(bias->size()) == n, "bias must have N values");
     py::gil_scoped_release release;
     op = std::make_shared<lowp::Gemm>(b.data(), k, n, n, b_zero_point.data(), zp_count,
                                       a_zero_point, bias ? bias->data() : nullptr);
@@ -165,8 +143,7 @@ struct PyPlan {
               "run: arena must be a writeable C-contiguous array of arena_bytes bytes");
       base = static_cast<uint8_t*>(a.mutable_data());
     }
-    py::gil_scoped_release release;
-    plan.run(in.data(), out.data(), t, base);
+    run_interruptible([&] { plan.run(in.data(), out.data(), t, base); });
   }
 };
 
@@ -220,7 +197,7 @@ void bind_graph(py::module_& m) {
           "add_conv2d",
           [](PyPlan& p, const Conv& c, size_t in, size_t batch, size_t in_h, size_t in_w,
              size_t pad_top, size_t pad_left, size_t out_h, size_t out_w, size_t out) {
-            p.plan.add_conv2d(c.op, c.stage, c.in_c, c.out_c, in,
+            p.plan.add_conv2d(c.op, c.stage, c.shape.in_c, c.shape.out_c, in,
                               geometry(batch, in_h, in_w, pad_top, pad_left, out_h, out_w), out);
           },
           py::arg("op"), py::arg("input"), py::arg("batch"), py::arg("in_h"), py::arg("in_w"),
@@ -235,11 +212,12 @@ void bind_graph(py::module_& m) {
             const auto extent = [](size_t n, size_t k, size_t s) {
               return std::max((n - 1) * s + k, n * s);
             };
-            require(in_h >= 1 && in_w >= 1 && crop_top + out_h <= extent(in_h, c.kh, c.sh) &&
-                        crop_left + out_w <= extent(in_w, c.kw, c.sw),
+            require(in_h >= 1 && in_w >= 1 &&
+                        crop_top + out_h <= extent(in_h, c.shape.kh, c.shape.sh) &&
+                        crop_left + out_w <= extent(in_w, c.shape.kw, c.shape.sw),
                     "the output lies outside the transposed convolution's full output");
             p.plan.add_conv_transpose2d(
-                c.op, c.stage, c.in_c, c.out_c, in,
+                c.op, c.stage, c.shape.in_c, c.shape.out_c, in,
                 geometry(batch, in_h, in_w, crop_top, crop_left, out_h, out_w), out);
           },
           py::arg("op"), py::arg("input"), py::arg("batch"), py::arg("in_h"), py::arg("in_w"),

@@ -14,6 +14,7 @@
 #include <string>
 #include <type_traits>
 
+#include "common.h"
 #include "lowp/lowp.h"
 
 namespace py = pybind11;
@@ -22,8 +23,13 @@ void bind_graph(py::module_& m);  // graph.cc
 
 namespace {
 
+using lowp_bindings::check_channels;
+using lowp_bindings::check_operands;
+using lowp_bindings::g_main_thread;
+using lowp_bindings::require;
+using lowp_bindings::run_interruptible;
 template <typename T>
-using CArray = py::array_t<T, py::array::c_style>;
+using CArray = lowp_bindings::CArray<T>;
 
 // Output arrays are taken as plain arrays and checked, never converted: a
 // converted copy would be written and thrown away.
@@ -35,45 +41,6 @@ T* out_data(py::array& a, py::ssize_t n) {
         "out must be a writeable C-contiguous array of the right dtype and size");
   }
   return static_cast<T*>(a.mutable_data());
-}
-
-void require(bool ok, const char* what) {
-  if (!ok) throw std::invalid_argument(what);
-}
-
-// Long calls and Ctrl-C: a kernel runs with the GIL released, and every
-// kPollMs its calling thread takes the GIL back to run Python's signal
-// handlers (PyErr_CheckSignals). When one raises (KeyboardInterrupt on
-// Ctrl-C), the kernel skips the rest of its work and the exception
-// propagates; the output is then partly written (the Python layer zero-fills
-// a caller's out=). Calls shorter than kPollMs never take the GIL, nor do
-// calls from other threads than the main one, where Python runs no signal
-// handlers.
-constexpr int kPollMs = 50;
-unsigned long g_main_thread = 0;  // threading.main_thread().ident, at import
-
-bool check_signals(void*) {
-  const PyGILState_STATE gil = PyGILState_Ensure();
-  const bool raised = PyErr_CheckSignals() != 0;
-  PyGILState_Release(gil);
-  return raised;
-}
-
-template <typename Work>
-void run_interruptible(Work&& work) {
-  if (PyThread_get_thread_ident() != g_main_thread) {
-    py::gil_scoped_release release;
-    work();
-    return;
-  }
-  bool interrupted;
-  {
-    py::gil_scoped_release release;
-    lowp::InterruptScope scope(check_signals, nullptr, kPollMs);
-    work();
-    interrupted = scope.interrupted();
-  }
-  if (interrupted) throw py::error_already_set();
 }
 
 // An elementwise loop in pieces, interruptible between them.
@@ -157,15 +124,6 @@ void rdivpot(const CArray<int32_t>& x, const CArray<int32_t>& exponent, py::arra
   run_elementwise(n, [&](py::ssize_t i) { op[i] = lowp::rdivpot(xp[i], ep[i]); });
 }
 
-// Channel parameters: equal lengths, at least one, every value in range.
-void check_channels(const CArray<int32_t>& m, const CArray<int32_t>& s) {
-  require(m.size() >= 1 && m.size() == s.size(), "multiplier and shift sizes differ");
-  for (py::ssize_t i = 0; i < m.size(); ++i) {
-    require(m.data()[i] >= 0, "multiplier must be in [0, 2**31 - 1]");
-    require(s.data()[i] >= -31 && s.data()[i] <= 30, "shift must be in [-31, 30]");
-  }
-}
-
 void mulquant(const CArray<int32_t>& x, const CArray<int32_t>& m, const CArray<int32_t>& s,
               py::array& out) {
   check_channels(m, s);
@@ -236,13 +194,8 @@ class PyGemm {
     require(b.ndim() == 2, "b must be 2-D");
     const size_t k = static_cast<size_t>(b.shape(0)), n = static_cast<size_t>(b.shape(1));
     require(k <= lowp::kMaxGemmK, "K too large for an exact int32 result");
+    check_operands(b_zero_point, a_zero_point, bias, n, "b", "a", "N");
     const size_t zp_count = static_cast<size_t>(b_zero_point.size());
-    require(zp_count == 1 || zp_count == n, "b_zero_point must have 1 or N values");
-    for (size_t i = 0; i < zp_count; ++i)
-      require(b_zero_point.data()[i] >= 0 && b_zero_point.data()[i] <= 255,
-              "b_zero_point must be in [0, 255]");
-    require(a_zero_point >= 0 && a_zero_point <= 255, "a_zero_point must be in [0, 255]");
-    if (bias) require(static_cast<size_t>(bias->size()) == n, "bias must have N values");
     py::gil_scoped_release release;
     gemm_ = std::make_unique<lowp::Gemm>(b.data(), k, n, n, b_zero_point.data(), zp_count,
                                          a_zero_point, bias ? bias->data() : nullptr);
@@ -288,30 +241,17 @@ class PyConv {
  public:
   PyConv(const CArray<uint8_t>& w, int stride_h, int stride_w, const CArray<int32_t>& w_zero_point,
          int x_zero_point, const std::optional<CArray<int32_t>>& bias) {
-    require(w.ndim() == 4, "w must be 4-D [Cout, KH, KW, Cin]");
-    for (int d = 0; d < 4; ++d) require(w.shape(d) >= 1, "w must not be empty");
-    require(stride_h >= 1 && stride_w >= 1, "stride must be >= 1");
-    out_c_ = static_cast<size_t>(w.shape(0));
-    in_c_ = static_cast<size_t>(w.shape(3));
-    const size_t kh = static_cast<size_t>(w.shape(1)), kw = static_cast<size_t>(w.shape(2));
-    kh_ = kh;
-    kw_ = kw;
-    sh_ = static_cast<size_t>(stride_h);
-    sw_ = static_cast<size_t>(stride_w);
-    // Products summed into one output: every tap, or for a transposed conv
-    // the taps of the input pixels that overlap there.
-    const size_t sh = static_cast<size_t>(stride_h), sw = static_cast<size_t>(stride_w);
-    const size_t terms = std::is_same<Op, lowp::Conv2d>::value
-                             ? in_c_ * kh * kw
-                             : in_c_ * ((kh + sh - 1) / sh) * ((kw + sw - 1) / sw);
-    require(terms <= lowp::kMaxGemmK, "too many products per output for an exact int32 result");
+    const lowp_bindings::ConvShape c = lowp_bindings::check_conv_weights(
+        w, stride_h, stride_w, std::is_same<Op, lowp::ConvTranspose2d>::value);
+    check_operands(w_zero_point, x_zero_point, bias, c.out_c, "w", "x", "Cout");
+    out_c_ = c.out_c;
+    in_c_ = c.in_c;
+    kh_ = c.kh;
+    kw_ = c.kw;
+    sh_ = c.sh;
+    sw_ = c.sw;
+    const size_t kh = c.kh, kw = c.kw;
     const size_t zp_count = static_cast<size_t>(w_zero_point.size());
-    require(zp_count == 1 || zp_count == out_c_, "w_zero_point must have 1 or Cout values");
-    for (size_t i = 0; i < zp_count; ++i)
-      require(w_zero_point.data()[i] >= 0 && w_zero_point.data()[i] <= 255,
-              "w_zero_point must be in [0, 255]");
-    require(x_zero_point >= 0 && x_zero_point <= 255, "x_zero_point must be in [0, 255]");
-    if (bias) require(static_cast<size_t>(bias->size()) == out_c_, "bias must have Cout values");
     py::gil_scoped_release release;
     op_ = std::make_unique<Op>(w.data(), out_c_, kh, kw, in_c_, static_cast<size_t>(stride_h),
                                static_cast<size_t>(stride_w), w_zero_point.data(), zp_count,

@@ -102,6 +102,8 @@ class Plan {
   // given above. step_seconds, when not null, receives each step's time.
   // arena, when not null, is used instead of a pooled one (arena_bytes(), 64
   // byte aligned is best): a caller that wants every tensor afterwards.
+  // Under an InterruptScope (lowp.h) an interrupted run stops between steps
+  // (and inside the convolutions); its outputs are then unspecified.
   void run(const void* const* inputs, void* const* outputs, double* step_seconds,
            uint8_t* arena) const;
 

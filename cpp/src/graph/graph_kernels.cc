@@ -54,7 +54,7 @@ void for_ranges(size_t n, size_t work, const Fn& fn) {
         const Ctx& c = *static_cast<const Ctx*>(p);
         (*c.fn)(t * c.n / c.tasks, (t + 1) * c.n / c.tasks);
       },
-      &ctx);
+      &ctx, work * kElementWork);
 }
 
 // --- strided N-d walks -------------------------------------------------------

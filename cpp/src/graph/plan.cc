@@ -408,15 +408,19 @@ void Plan::run(const void* const* inputs, void* const* outputs, double* step_sec
     const Io& io = p.inputs[i];
     copy_masked(static_cast<const uint8_t*>(inputs[i]), io.bytes, io.mask, arena + io.offset);
   }
-  if (step_seconds == nullptr) {
-    for (const auto& s : p.steps) s->run(arena);
-  } else {
-    using Clock = std::chrono::steady_clock;
-    for (size_t i = 0; i < p.steps.size(); ++i) {
-      const auto t0 = Clock::now();
+  // Under an InterruptScope (lowp.h) the run stops between steps once it
+  // is interrupted (the kernels inside a step poll it themselves).
+  InterruptScope* scope = InterruptScope::current();
+  using Clock = std::chrono::steady_clock;
+  for (size_t i = 0; i < p.steps.size(); ++i) {
+    if (scope != nullptr && scope->stop()) break;
+    if (step_seconds == nullptr) {
       p.steps[i]->run(arena);
-      step_seconds[i] = std::chrono::duration<double>(Clock::now() - t0).count();
+      continue;
     }
+    const auto t0 = Clock::now();
+    p.steps[i]->run(arena);
+    step_seconds[i] = std::chrono::duration<double>(Clock::now() - t0).count();
   }
   for (size_t i = 0; i < p.outputs.size(); ++i) {
     const Io& io = p.outputs[i];
