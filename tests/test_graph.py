@@ -219,3 +219,40 @@ def test_small_conv_model_batch_and_threads():
         np.testing.assert_array_equal(model(x), y)
     finally:
         lowp.set_num_threads(saved)
+
+
+def test_concat_input_written_in_place_by_its_producer():
+    """A pooled tensor whose only use is a channel concatenation is written
+    straight into the concatenation's output (a pixel stride of 5)."""
+    tensors = {
+        0: _q("x", (1, 4, 4, 3)),
+        1: _q("p", (1, 2, 2, 3)),
+        2: _q("y", (1, 2, 2, 2)),
+        3: _q("c", (1, 2, 2, 5)),
+        4: _q("z", (1, 2, 2, 5)),
+    }
+    pool = {"kernel": (2, 2), "stride": (2, 2), "padding": (0, 0, 0, 0), "clamp": (0, 255)}
+    concat = {
+        "axis": 3,
+        "rescale": [None, None],
+        "offset": 0,
+        "zero_point": 128,
+        "range": (0, 255),
+    }
+    nodes = [
+        Node("max_pool2d", (0,), (1,), pool, None, "pool"),
+        Node("concat", (1, 2), (3,), concat, None, "concat"),
+        Node("max_pool2d", (3,), (4,), {**pool, "kernel": (1, 1), "stride": (1, 1)}, None, "id"),
+    ]
+    graph = Graph(tensors, nodes, [0, 2], [4])
+    lay = layout(graph)
+    assert lay.pixel_stride == {1: 5}
+    assert lay.offsets[1] == lay.offsets[3]
+    rt = Runtime(graph)
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (1, 4, 4, 3), dtype=np.uint8)
+    y = rng.integers(0, 256, (1, 2, 2, 2), dtype=np.uint8)
+    pooled = x.reshape(1, 2, 2, 2, 2, 3).max(axis=(2, 4))
+    np.testing.assert_array_equal(rt(x, y), np.concatenate([pooled, y], axis=3))
+    trace = rt.trace_tensors(x, y)  # tracing keeps every tensor apart
+    np.testing.assert_array_equal(trace[1], pooled)

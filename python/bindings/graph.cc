@@ -236,22 +236,24 @@ void bind_graph(py::module_& m) {
           py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"), py::arg("output"))
       .def(
           "add_pool",
-          [](PyPlan& p, bool average, int offset, size_t batch, size_t in_h, size_t in_w,
-             size_t channels, size_t kh, size_t kw, size_t stride_h, size_t stride_w,
+          [](PyPlan& p, size_t out_stride, bool average, int offset, size_t batch, size_t in_h,
+             size_t in_w, size_t channels, size_t kh, size_t kw, size_t stride_h, size_t stride_w,
              size_t pad_top, size_t pad_left, size_t out_h, size_t out_w, size_t in, size_t out,
              uint8_t qmin, uint8_t qmax) {
-            const lowp::Plan::Pool q = {batch,    in_h,     in_w,    channels, kh,    kw,
-                                        stride_h, stride_w, pad_top, pad_left, out_h, out_w};
+            const lowp::Plan::Pool q = {batch, in_h,     in_w,      channels, kh,
+                                        kw,    stride_h, stride_w,  pad_top,  pad_left,
+                                        out_h, out_w,    out_stride};
             if (average) {
               p.plan.add_avg_pool(q, offset, in, out, qmin, qmax);
             } else {
               p.plan.add_max_pool(q, in, out, qmin, qmax);
             }
           },
-          py::arg("average"), py::arg("offset"), py::arg("batch"), py::arg("in_h"), py::arg("in_w"),
-          py::arg("channels"), py::arg("kh"), py::arg("kw"), py::arg("stride_h"),
-          py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_left"), py::arg("out_h"),
-          py::arg("out_w"), py::arg("input"), py::arg("output"), py::arg("qmin"), py::arg("qmax"))
+          py::arg("out_stride"), py::arg("average"), py::arg("offset"), py::arg("batch"),
+          py::arg("in_h"), py::arg("in_w"), py::arg("channels"), py::arg("kh"), py::arg("kw"),
+          py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_left"),
+          py::arg("out_h"), py::arg("out_w"), py::arg("input"), py::arg("output"), py::arg("qmin"),
+          py::arg("qmax"))
       .def(
           "add_copy",
           [](PyPlan& p, size_t src, const std::vector<ptrdiff_t>& src_strides, size_t dst,

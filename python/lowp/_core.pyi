@@ -212,6 +212,7 @@ class Plan:
     ) -> None: ...
     def add_pool(
         self,
+        out_stride: int,
         average: bool,
         offset: int,
         batch: int,

@@ -48,7 +48,7 @@ LOWP_TEST(plan_refuses_buffers_outside_the_arena) {
              }),
              "a table of the wrong size");
   LOWP_CHECK(throws_invalid([&] {
-               p.add_max_pool({1, 4, 4, 2, 2, 2, 2, 2, 0, 0, 3, 2}, 0, 32, 0, 255);
+               p.add_max_pool({1, 4, 4, 2, 2, 2, 2, 2, 0, 0, 3, 2, 2}, 0, 32, 0, 255);
              }),
              "a window starting past the input");
   LOWP_CHECK(!throws_invalid([&] { p.add_copy(view(0, {9}), view(50, {1}), {10}, 1, {}); }),
@@ -65,7 +65,7 @@ LOWP_TEST(plan_runs_steps_in_order_and_concurrently) {
   p.set_arena_bytes(1100);
   p.add_input(0, in_bytes, 0x80);
   const size_t pooled = 704, mapped = 896;
-  p.add_max_pool({n, h, w, c, 2, 2, 2, 2, 0, 0, oh, ow}, 0, pooled, 3, 250);
+  p.add_max_pool({n, h, w, c, 2, 2, 2, 2, 0, 0, oh, ow, c}, 0, pooled, 3, 250);
   std::vector<uint8_t> lut(256);
   for (int i = 0; i < 256; ++i) lut[i] = static_cast<uint8_t>(255 - i);
   p.add_copy(view(pooled, {1}), view(mapped, {1}), {out_bytes}, 1, lut);

@@ -71,6 +71,9 @@ class Plan {
   // signed integers (int8 models).
   struct Pool {
     size_t batch, in_h, in_w, channels, kh, kw, stride_h, stride_w, pad_top, pad_left, out_h, out_w;
+    // Elements from one output pixel to the next: channels, or more when the
+    // output is written in place into a wider (concatenated) tensor.
+    size_t out_stride;
   };
   void add_max_pool(const Pool& p, size_t in, size_t out, uint8_t qmin, uint8_t qmax);
   void add_avg_pool(const Pool& p, int32_t offset, size_t in, size_t out, uint8_t qmin,

@@ -297,10 +297,12 @@ std::unique_ptr<PoolStep> pool_step(const Plan::Impl& p, const Plan::Pool& q, si
     fail("a pooling window lies outside the input");
   }
   p.check(in, q.batch * q.in_h * q.in_w * q.channels, "a pooling input");
-  p.check(out, q.batch * q.out_h * q.out_w * q.channels, "a pooling output");
+  if (q.out_stride < q.channels) fail("a pooling output's pixel stride is below its channels");
+  const size_t pixels = q.batch * q.out_h * q.out_w;
+  p.check(out, pixels == 0 ? 0 : (pixels - 1) * q.out_stride + q.channels, "a pooling output");
   auto s = std::make_unique<PoolStep>();
-  s->shape = {q.batch,    q.in_h,    q.in_w,     q.channels, q.kh,    q.kw,      q.stride_h,
-              q.stride_w, q.pad_top, q.pad_left, q.out_h,    q.out_w, q.channels};
+  s->shape = {q.batch,    q.in_h,    q.in_w,     q.channels, q.kh,    q.kw,        q.stride_h,
+              q.stride_w, q.pad_top, q.pad_left, q.out_h,    q.out_w, q.out_stride};
   s->in = in;
   s->out = out;
   s->qmin = qmin;

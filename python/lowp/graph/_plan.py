@@ -15,7 +15,7 @@ values up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -96,6 +96,8 @@ class Layout:
     arena_bytes: int
     #: the largest total of buffers alive at one step (no layout can do better)
     lower_bound: int
+    #: tensors written in place into a concatenation: elements per pixel
+    pixel_stride: dict[int, int] = field(default_factory=dict)
 
 
 def _scratch_bytes(graph: Graph, node: Node) -> int:
@@ -104,35 +106,83 @@ def _scratch_bytes(graph: Graph, node: Node) -> int:
     return 0
 
 
+#: nodes whose native step can write its NHWC output with a pixel stride
+#: larger than its channel count, straight into a concatenation's output
+STRIDED_OUTPUT_OPS = frozenset({"max_pool2d", "avg_pool2d"})
+
+
+def _embedded(graph: Graph) -> dict[int, tuple[int, int]]:
+    """The concatenation inputs written in place by their producers: tensor
+    -> (the concatenation's output, channel offset). A tensor qualifies when
+    the concatenation joins channels (the last axis), it is that node's only
+    use, and its producer can write with a pixel stride."""
+    producer: dict[int, Node] = {}
+    uses: dict[int, int] = {}
+    for node in graph.nodes:
+        for i in node.outputs:
+            producer[i] = node
+        for i in node.inputs:
+            uses[i] = uses.get(i, 0) + 1
+    boundary = set(graph.inputs) | set(graph.outputs)
+    out: dict[int, tuple[int, int]] = {}
+    for node in graph.nodes:
+        if node.op != "concat":
+            continue
+        dst = graph.tensors[node.outputs[0]]
+        if node.attrs["axis"] != len(dst.shape) - 1 or len(dst.shape) != 4:
+            continue
+        at = 0
+        for i, rs in zip(node.inputs, node.attrs["rescale"]):
+            src = producer.get(i)
+            if (
+                rs is None
+                and src is not None
+                and src.op in STRIDED_OUTPUT_OPS
+                and uses.get(i) == 1
+                and i not in boundary
+                and node.outputs[0] not in boundary
+            ):
+                out[i] = (node.outputs[0], at)
+            at += graph.tensors[i].shape[-1]
+    return out
+
+
 def layout(graph: Graph, *, reuse: bool = True) -> Layout:
     """Lays out the arena by lifetimes (``reuse=False``: every tensor keeps
-    its own buffer, for tracing)."""
+    its own buffer and none is written in place, for tracing)."""
     n = len(graph.nodes)
     root: dict[int, int] = {}  # tensor -> the tensor whose buffer it shares
     for node in graph.nodes:
         if node.op == "reshape":
             src = node.inputs[0]
             root[node.outputs[0]] = root.get(src, src)
+    embedded = _embedded(graph) if reuse else {}
+    for i, (dst, _) in embedded.items():
+        root[i] = root.get(dst, dst)
     # buffers: key -> [size, first step, last step]
     bufs: dict[Any, list[int]] = {}
 
     def touch(key: Any, size: int, step: int) -> None:
         b = bufs.setdefault(key, [size, step, step])
+        b[0] = max(b[0], size)
         b[1], b[2] = min(b[1], step), max(b[2], step)
 
+    def size_of(i: int) -> int:
+        return graph.tensors[root.get(i, i)].nbytes
+
     for i in graph.inputs:
-        touch(("t", root.get(i, i)), graph.tensors[i].nbytes, -1)
+        touch(("t", root.get(i, i)), size_of(i), -1)
     for i, t in graph.tensors.items():
         if t.data is not None:
-            touch(("t", root.get(i, i)), t.nbytes, -1)
+            touch(("t", root.get(i, i)), size_of(i), -1)
     for pos, node in enumerate(graph.nodes):
         for i in (*node.inputs, *node.outputs):
-            touch(("t", root.get(i, i)), graph.tensors[i].nbytes, pos)
+            touch(("t", root.get(i, i)), size_of(i), pos)
         extra = _scratch_bytes(graph, node)
         if extra:
             touch(("s", pos), extra, pos)
     for i in graph.outputs:
-        touch(("t", root.get(i, i)), graph.tensors[i].nbytes, n)
+        touch(("t", root.get(i, i)), size_of(i), n)
     for i, t in graph.tensors.items():  # constants are written once per run, never reused
         if t.data is not None:
             bufs[("t", root.get(i, i))][2] = n
@@ -164,8 +214,13 @@ def layout(graph: Graph, *, reuse: bool = True) -> Layout:
         key = ("t", root.get(i, i))
         if key in offset_of:
             offsets[i] = offset_of[key]
+    pixel = {}
+    for i, (dst, channel) in embedded.items():
+        t = graph.tensors[dst]
+        offsets[i] += channel * np.dtype(t.dtype).itemsize
+        pixel[i] = t.shape[-1]
     scratch = {key[1]: off for key, off in offset_of.items() if key[0] == "s"}
-    return Layout(offsets, scratch, total, bound)
+    return Layout(offsets, scratch, total, bound, pixel)
 
 
 # ------------------------------------------------------------------------------------------
@@ -275,6 +330,7 @@ def _lower(plan: Any, graph: Graph, lay: Layout, ops: NativeOps, pos: int, node:
         top, _, left, _ = a["padding"]
         lo, hi = a["clamp"]
         plan.add_pool(
+            lay.pixel_stride.get(node.outputs[0], c),
             op == "avg_pool2d",
             int(a.get("offset", 0)),
             n,
@@ -299,6 +355,9 @@ def _lower(plan: Any, graph: Graph, lay: Layout, ops: NativeOps, pos: int, node:
         ostr = _strides(out.shape)
         at = 0
         for i, t, rs in zip(node.inputs, ins, a["rescale"]):
+            if i in lay.pixel_stride:  # written in place by its producer
+                at += t.shape[axis]
+                continue
             lut = None
             if rs is not None:
                 lut = float_rescale_table(
