@@ -19,6 +19,7 @@ struct Layer {
   const char* name;
   bool transposed;
   size_t h, w, in_c, out_c, k, stride;
+  bool symmetric = false;  // int8-symmetric weights (every w_zp 128), as TFLite's int8 models
 };
 
 // TFLite "same" padding (conv) or crop (transposed conv, none for k == stride).
@@ -42,7 +43,7 @@ void bench_layer(benchmark::State& state, lowp::Path path, Layer l) {
   for (auto& v : w) v = static_cast<uint8_t>(rng());
   std::vector<int32_t> wzp(l.out_c), bias(l.out_c), mult(l.out_c), shift(l.out_c);
   for (size_t o = 0; o < l.out_c; ++o) {
-    wzp[o] = static_cast<int32_t>(rng() % 256);
+    wzp[o] = l.symmetric ? 128 : static_cast<int32_t>(rng() % 256);
     bias[o] = static_cast<int32_t>(rng() % 2001) - 1000;
     mult[o] = (1 << 30) + static_cast<int32_t>(rng() % (1u << 30));
     shift[o] = -10;
@@ -71,6 +72,26 @@ constexpr Layer kLayers[] = {
     {"deconv2x2s2/28x28x128-64", true, 28, 28, 128, 64, 2, 2},
     {"deconv2x2s2/56x56x64-32", true, 56, 56, 64, 32, 2, 2},
     {"deconv2x2s2/64x64x64-64", true, 64, 64, 64, 64, 2, 2},
+    // The bundled int8 UNet (64x64x3 input, python/lowp/tflite/_build.py):
+    // few channels, where packing A costs as much as multiplying it, and
+    // int8-symmetric weights. Two of them with asymmetric weights too.
+    {"unet_int8/conv3x3/64x64x3-16", false, 64, 64, 3, 16, 3, 1, true},
+    {"unet_int8/conv3x3/64x64x16-16", false, 64, 64, 16, 16, 3, 1, true},
+    {"unet_int8/conv3x3/32x32x16-32", false, 32, 32, 16, 32, 3, 1, true},
+    {"unet_int8/conv3x3/32x32x32-32", false, 32, 32, 32, 32, 3, 1, true},
+    {"unet_int8/conv3x3s2/32x32x32-64", false, 32, 32, 32, 64, 3, 2, true},
+    {"unet_int8/conv3x3/16x16x64-64", false, 16, 16, 64, 64, 3, 1, true},
+    {"unet_int8/conv3x3/32x32x64-32", false, 32, 32, 64, 32, 3, 1, true},
+    {"unet_int8/conv3x3/64x64x32-16", false, 64, 64, 32, 16, 3, 1, true},
+    {"unet_int8/conv1x1/64x64x16-2", false, 64, 64, 16, 2, 1, 1, true},
+    {"unet_int8/deconv2x2s2/16x16x64-32", true, 16, 16, 64, 32, 2, 2, true},
+    {"unet_int8/deconv2x2s2/32x32x32-16", true, 32, 32, 32, 16, 2, 2, true},
+    // The same UNet on a 256x256 input: its 16-channel layers.
+    {"unet_int8/conv3x3/256x256x16-16", false, 256, 256, 16, 16, 3, 1, true},
+    {"unet_int8/conv3x3/128x128x16-32", false, 128, 128, 16, 32, 3, 1, true},
+    {"unet_int8/conv3x3/256x256x32-16", false, 256, 256, 32, 16, 3, 1, true},
+    {"conv3x3/64x64x16-16", false, 64, 64, 16, 16, 3, 1},
+    {"conv3x3/32x32x32-32", false, 32, 32, 32, 32, 3, 1},
 };
 
 }  // namespace

@@ -168,6 +168,8 @@ struct Conv2d::Impl : KernelShape {
                                        kh,
                                        kw,
                                        in_c,
+                                       sh,
+                                       sw,
                                        w_zero_point.data(),
                                        w_zero_point.size(),
                                        x_zero_point,

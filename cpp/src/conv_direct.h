@@ -21,6 +21,7 @@ namespace lowp {
 struct DirectConvWeights {
   const uint8_t* w;  // OHWI [out_c, kh, kw, in_c]
   size_t out_c, kh, kw, in_c;
+  size_t sh, sw;                // strides
   const int32_t* w_zero_point;  // 1 or out_c values
   size_t w_zero_point_count;
   int32_t x_zero_point;

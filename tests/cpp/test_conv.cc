@@ -89,8 +89,7 @@ void check(const ConvCase& c, const Data& d, const std::vector<int64_t>& sums, s
   lowp::set_active_path(saved);
 }
 
-void test_conv(const ConvCase& c, uint32_t seed) {
-  const Data d = make_data(c, seed);
+void test_conv(const ConvCase& c, const Data& d) {
   const size_t out_h = (c.in_h + c.pad_top + c.pad_bottom - c.kh) / c.sh + 1;
   const size_t out_w = (c.in_w + c.pad_left + c.pad_right - c.kw) / c.sw + 1;
   std::vector<int64_t> sums(c.batch * out_h * out_w * c.out_c);
@@ -112,6 +111,8 @@ void test_conv(const ConvCase& c, uint32_t seed) {
         }
   check<lowp::Conv2d>(c, d, sums, out_h, out_w, "conv");
 }
+
+void test_conv(const ConvCase& c, uint32_t seed) { test_conv(c, make_data(c, seed)); }
 
 void test_deconv(const ConvCase& c, uint32_t seed) {
   const Data d = make_data(c, seed);
@@ -183,6 +184,50 @@ const ConvCase kDeconvCases[] = {
 LOWP_TEST(conv_matches_definition) {
   uint32_t seed = 1;
   for (const ConvCase& c : kConvCases) test_conv(c, seed++);
+}
+
+// The narrow-channel shapes (a direct kernel where a path has one: up to 64
+// channels in and out, kernels up to 5x5, strides up to 2): input channels
+// 1 to 70 (multiples of 4 or not, kernel rows of whole quads or not), each
+// with a few output-channel counts from 1 to 70; images narrower and wider
+// than a tile of pixels, padding on any side, batches; per-tensor and
+// per-channel weight zero points, all 128 (int8-symmetric) or not, and
+// input zero points 0, 255 or any; int32 and requantized output.
+LOWP_TEST(conv_narrow_channels_match_definition) {
+  const size_t in_cs[] = {1, 2, 3, 4, 5, 7, 8, 12, 15, 16, 17, 24, 31, 32, 33, 48, 63, 64, 65, 70};
+  const size_t out_cs[] = {1, 2, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65, 70, 3, 8};
+  std::mt19937 rng(11);
+  size_t next_out = 0;
+  uint32_t seed = 1000;
+  for (size_t in_c : in_cs) {
+    for (int rep = 0; rep < 3; ++rep, ++seed) {
+      ConvCase c;
+      c.in_c = in_c;
+      c.out_c = out_cs[next_out++ % (sizeof(out_cs) / sizeof(out_cs[0]))];
+      c.batch = rng() % 4 == 0 ? 2 : 1;
+      c.kh = rng() % 5 == 0 ? 1 + rng() % 5 : 3;
+      c.kw = rng() % 5 == 0 ? 1 + rng() % 5 : 3;
+      c.sh = 1 + rng() % 2;
+      c.sw = 1 + rng() % 2;
+      c.pad_top = rng() % c.kh;
+      c.pad_bottom = rng() % c.kh;
+      c.pad_left = rng() % c.kw;
+      c.pad_right = rng() % c.kw;
+      // Mostly a few rows of up to 3 tiles, sometimes a single output pixel.
+      const bool single = rng() % 8 == 0;
+      const size_t pad_h = c.pad_top + c.pad_bottom, pad_w = c.pad_left + c.pad_right;
+      c.in_h = single ? (c.kh > pad_h ? c.kh - pad_h : 1) : c.kh + rng() % 5;
+      c.in_w = single ? (c.kw > pad_w ? c.kw - pad_w : 1) : c.kw + rng() % 40;
+      c.per_channel = rng() % 3 != 0;
+      c.requant = rep != 1;
+      Data d = make_data(c, seed);
+      const int mode = static_cast<int>(seed % 3);
+      for (auto& v : d.wzp) v = mode == 0 ? 128 : static_cast<int32_t>(rng() % 256);
+      if (mode == 2 && d.wzp.size() > 1) d.wzp[0] = 128;  // 128 next to others
+      d.xzp = rep == 0 ? 0 : rep == 1 ? 255 : static_cast<int32_t>(rng() % 256);
+      test_conv(c, d);
+    }
+  }
 }
 
 LOWP_TEST(conv_transpose_matches_definition) {

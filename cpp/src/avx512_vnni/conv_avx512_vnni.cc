@@ -59,8 +59,10 @@ constexpr size_t kMaxQuads = 64;  // kh * ceil(row / 4) <= kh * ceil(row / 2)
 // Bytes of one pixel's buffer: every quad, and the last row's full 16 bytes.
 constexpr size_t kPixelBytes = 4 * kMaxQuads + kMaxRow;
 
-// DirectConvPacked::flags: every c[o] is 0 (w_zp = 128), so s is not needed.
+// DirectConvPacked::flags: every c[o] is 0 (w_zp = 128), so s is not needed;
+// kNarrow: the shape went to the narrow-channel kernel, with its flags.
 constexpr uint32_t kNoSums = 1;
+constexpr uint32_t kNarrow = 1u << 31;
 
 inline int32_t load32(const uint8_t* p) {
   int32_t v;
@@ -340,8 +342,22 @@ void direct_conv_by_vectors(const DirectConvJob& j, size_t begin, size_t end) {
   }
 }
 
+// The path's entry: the shapes conv_u8_narrow_c4_avx512vnni takes go there
+// (it reads the input in place, and measured ahead of this file's kernel on
+// the 3-channel layers too), other kernel rows of at most 16 bytes here, the
+// rest to the GEMM.
+bool prepare_avx512vnni(const DirectConvWeights& w, DirectConvPacked* out) {
+  if (prepare_narrow_avx512vnni(w, out)) {
+    out->flags |= kNarrow;
+    return true;
+  }
+  return prepare_direct_avx512vnni(w, out);
+}
+
 void direct_conv_u8_c4_avx512vnni(const DirectConvJob& j, size_t begin, size_t end) {
-  if (j.packed->flags & kNoSums) {
+  if (j.packed->flags & kNarrow) {
+    conv_u8_narrow_c4_avx512vnni(j, begin, end);
+  } else if (j.packed->flags & kNoSums) {
     direct_conv_by_vectors<false>(j, begin, end);
   } else {
     direct_conv_by_vectors<true>(j, begin, end);
@@ -351,7 +367,7 @@ void direct_conv_u8_c4_avx512vnni(const DirectConvJob& j, size_t begin, size_t e
 }  // namespace
 
 const DirectConvKernel& avx512_vnni_direct_conv_kernel() {
-  static const DirectConvKernel kernel = {prepare_direct_avx512vnni, direct_conv_u8_c4_avx512vnni};
+  static const DirectConvKernel kernel = {prepare_avx512vnni, direct_conv_u8_c4_avx512vnni};
   return kernel;
 }
 

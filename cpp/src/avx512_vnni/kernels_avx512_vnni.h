@@ -13,6 +13,13 @@ const GemmKernel& avx512_vnni_gemm_kernel();               // gemm_avx512_vnni.c
 const GemmKernel& avx512_vnni_gemm_narrow_kernel();        // the same, N <= 16
 const DirectConvKernel& avx512_vnni_direct_conv_kernel();  // conv_avx512_vnni.cc
 
+// conv_narrow_avx512_vnni.cc: the direct kernel for few channels, to which
+// the path's direct-conv entry hands shapes its kernel-row kernel does not
+// take. DirectConvPacked::flags: kNarrowNoSums where every w_zp is 128.
+constexpr uint32_t kNarrowNoSums = 1;
+bool prepare_narrow_avx512vnni(const DirectConvWeights& w, DirectConvPacked* out);
+void conv_u8_narrow_c4_avx512vnni(const DirectConvJob& j, size_t begin, size_t end);
+
 // elementwise_avx512_vnni.cc
 void requant_q31_u8_64x_avx512(const int32_t* acc, size_t n, const ChannelParams& channels,
                                int32_t zero_point, int32_t qmin, int32_t qmax, uint8_t* out);
