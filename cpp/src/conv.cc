@@ -209,10 +209,15 @@ struct Conv2d::Impl : KernelShape {
     job.qmin = rq ? rq->qmin : 0;
     job.qmax = rq ? rq->qmax : 255;
     job.out = out;
-    const size_t pixels = g.batch * g.out_h * g.out_w;
-    DirectTasks tasks = {kernel, &job, pixels, 256};
-    parallel_for((pixels + tasks.per_task - 1) / tasks.per_task, direct_task, &tasks,
-                 pixels * out_c * kh * kw * in_c);
+    // Tasks of whole output rows (kernels tile along a row), about 256
+    // pixels each, and fewer rows while there are under 4 tasks per thread.
+    const size_t pixels = g.batch * g.out_h * g.out_w, rows = g.batch * g.out_h;
+    const size_t work = pixels * out_c * kh * kw * in_c;
+    const size_t threads = static_cast<size_t>(threads_for(work));
+    size_t task_rows = std::max<size_t>(1, 256 / std::max<size_t>(g.out_w, 1));
+    while (task_rows > 1 && (rows + task_rows - 1) / task_rows < 4 * threads) task_rows /= 2;
+    DirectTasks tasks = {kernel, &job, pixels, std::max<size_t>(1, task_rows * g.out_w)};
+    parallel_for((pixels + tasks.per_task - 1) / tasks.per_task, direct_task, &tasks, work);
     return true;
   }
 

@@ -1,11 +1,13 @@
-// Direct convolution for a narrow kernel row: when one kernel row of the
-// input (kw * in_c bytes) is only a few bytes - the 3-channel first layer of
-// an image network, a 1x1 conv over few channels - the GEMM route packs and
-// finishes far more than it multiplies. A path may offer a direct kernel
-// instead (KernelTable::direct_conv), which reads each kernel row of the
-// input straight from the image per output pixel. Each kernel declares
-// which shapes it takes and packs the weights in its own layout, once per
-// operator (conv.cc keeps one packed copy per kernel).
+// Direct convolution for a narrow kernel row or few channels: when one
+// kernel row of the input (kw * in_c bytes) is only a few bytes - the
+// 3-channel first layer of an image network, a 1x1 conv over few channels -
+// or the output has few channels (N = out_c <= 64, the layers of a small
+// UNet), the GEMM route packs and finishes about as much as it multiplies.
+// A path may offer a direct kernel instead (KernelTable::direct_conv), which
+// reads the input straight from the image. Each kernel declares which shapes
+// it takes (by measurement against the GEMM route) and packs the weights in
+// its own layout, once per operator (conv.cc keeps one packed copy per
+// kernel).
 #pragma once
 
 #include <cstddef>
