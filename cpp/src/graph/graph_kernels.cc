@@ -68,8 +68,8 @@ void for_ranges(size_t n, size_t work, const Fn& fn) {
 template <int kOps>
 struct Walk {
   size_t rank = 0;
-  size_t shape[kMaxRank];
-  ptrdiff_t stride[kOps][kMaxRank];
+  size_t shape[kMaxRank] = {};
+  ptrdiff_t stride[kOps][kMaxRank] = {};
   size_t elements = 1;
 };
 
@@ -190,6 +190,48 @@ void copy_walk(const Walk<2>& w, const uint8_t* src, uint8_t* dst, size_t bytes)
   const ptrdiff_t e = static_cast<ptrdiff_t>(bytes);
   run_walk(w, 2 * bytes, [&](const ptrdiff_t* at, size_t n) {
     copy_row<kBytes>(src + at[0] * e, ss, dst + at[1] * e, ds, n, bytes);
+  });
+}
+
+// Short contiguous rows (a concatenation of few channels: a 16-byte pixel
+// into a 32-byte one) are copied as whole rows, one fixed-size memcpy each,
+// walking the outer dimensions in bytes: per element they would pay the
+// walk's per-row cost for a few bytes.
+constexpr size_t kShortRow = 128;
+
+template <size_t kRow>
+void copy_rows(const uint8_t* src, ptrdiff_t ss, uint8_t* dst, ptrdiff_t ds, size_t n, size_t row) {
+  const size_t r = kRow != 0 ? kRow : row;
+  for (size_t j = 0; j < n; ++j) {
+    std::memcpy(dst + static_cast<ptrdiff_t>(j) * ds, src + static_cast<ptrdiff_t>(j) * ss, r);
+  }
+}
+
+void copy_short_rows(const Walk<2>& w, const uint8_t* src, uint8_t* dst, size_t elem,
+                     size_t row_bytes) {
+  Walk<2> rows;  // the outer dimensions, strides in bytes
+  rows.rank = w.rank - 1;
+  rows.elements = w.elements / w.shape[w.rank - 1];
+  for (size_t d = 0; d < rows.rank; ++d) {
+    rows.shape[d] = w.shape[d];
+    for (int k = 0; k < 2; ++k) rows.stride[k][d] = w.stride[k][d] * static_cast<ptrdiff_t>(elem);
+  }
+  const ptrdiff_t ss = rows.stride[0][rows.rank - 1], ds = rows.stride[1][rows.rank - 1];
+  run_walk(rows, 2 * row_bytes, [&](const ptrdiff_t* at, size_t n) {
+    const uint8_t* s = src + at[0];
+    uint8_t* d = dst + at[1];
+    switch (row_bytes) {
+      case 8:
+        return copy_rows<8>(s, ss, d, ds, n, 8);
+      case 16:
+        return copy_rows<16>(s, ss, d, ds, n, 16);
+      case 32:
+        return copy_rows<32>(s, ss, d, ds, n, 32);
+      case 64:
+        return copy_rows<64>(s, ss, d, ds, n, 64);
+      default:
+        return copy_rows<0>(s, ss, d, ds, n, row_bytes);
+    }
   });
 }
 
@@ -365,9 +407,75 @@ void avg_pixel(const uint8_t* first, size_t row_step, size_t rows, size_t cols, 
   }
 }
 
+// 16 bytes as a value, so that a window's running maximum lives in one
+// register (the loops over its bytes are fixed-size: pmaxub / pminub).
+struct Bytes16 {
+  uint8_t b[16];
+};
+inline Bytes16 load16(const uint8_t* p) {
+  Bytes16 v;
+  std::memcpy(v.b, p, 16);
+  return v;
+}
+inline Bytes16 max16(Bytes16 a, const Bytes16& b) {
+  for (int j = 0; j < 16; ++j) a.b[j] = a.b[j] > b.b[j] ? a.b[j] : b.b[j];
+  return a;
+}
+inline Bytes16 min16(Bytes16 a, const Bytes16& b) {
+  for (int j = 0; j < 16; ++j) a.b[j] = a.b[j] < b.b[j] ? a.b[j] : b.b[j];
+  return a;
+}
+inline Bytes16 splat16(uint8_t v) {
+  Bytes16 a;
+  for (int j = 0; j < 16; ++j) a.b[j] = v;
+  return a;
+}
+
+// Max pooling when the channels are whole 16-byte vectors: per output pixel
+// and vector, the clipped window's maximum in a register (2x2 windows, the
+// UNet's, unrolled).
+void max_pool_c16(const uint8_t* x, const PoolShape& s, uint8_t qmin, uint8_t qmax, uint8_t* out) {
+  const size_t c = s.channels, row_step = s.in_w * c;
+  const Bytes16 lo = splat16(qmin), hi = splat16(qmax);
+  const size_t window = std::min(s.kh, s.in_h) * std::min(s.kw, s.in_w);
+  const size_t rows = s.batch * s.out_h;
+  for_ranges(rows, rows * s.out_w * (window + 1) * c, [&](size_t begin, size_t end) {
+    for (size_t r = begin; r < end; ++r) {
+      const size_t n = r / s.out_h, oy = r % s.out_h;
+      const Span ys = clip(oy, s.stride_h, s.pad_top, s.kh, s.in_h);
+      const uint8_t* image = x + n * s.in_h * row_step;
+      uint8_t* o = out + r * s.out_w * s.out_stride;
+      for (size_t ox = 0; ox < s.out_w; ++ox, o += s.out_stride) {
+        const Span xs = clip(ox, s.stride_w, s.pad_left, s.kw, s.in_w);
+        const uint8_t* first = image + (ys.lo * s.in_w + xs.lo) * c;
+        if (ys.hi - ys.lo == 2 && xs.hi - xs.lo == 2) {
+          for (size_t c0 = 0; c0 < c; c0 += 16) {
+            const uint8_t* p = first + c0;
+            const Bytes16 m = max16(max16(load16(p), load16(p + c)),
+                                    max16(load16(p + row_step), load16(p + row_step + c)));
+            const Bytes16 v = min16(max16(m, lo), hi);
+            std::memcpy(o + c0, v.b, 16);
+          }
+          continue;
+        }
+        for (size_t c0 = 0; c0 < c; c0 += 16) {
+          Bytes16 m = lo;  // starting at qmin applies the lower clamp
+          for (size_t y = ys.lo; y < ys.hi; ++y) {
+            const uint8_t* p = first + (y - ys.lo) * row_step + c0;
+            for (size_t i = xs.lo; i < xs.hi; ++i, p += c) m = max16(m, load16(p));
+          }
+          const Bytes16 v = min16(m, hi);
+          std::memcpy(o + c0, v.b, 16);
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void max_pool_u8(const uint8_t* x, const PoolShape& s, uint8_t qmin, uint8_t qmax, uint8_t* out) {
+  if (s.channels % 16 == 0) return max_pool_c16(x, s, qmin, qmax, out);
   const size_t c = s.channels, row_step = s.in_w * s.channels;
   for_each_window(x, s, out, [=](const uint8_t* first, size_t rows, size_t cols, uint8_t* o) {
     max_pixel(first, row_step, rows, cols, c, qmin, qmax, o);
@@ -385,8 +493,9 @@ void avg_pool_u8(const uint8_t* x, const PoolShape& s, int32_t offset, uint8_t q
 void copy_nd(const void* src, const ptrdiff_t* src_strides, void* dst, const ptrdiff_t* dst_strides,
              const size_t* shape, size_t rank, size_t elem_bytes, const uint8_t* lut) {
   const ptrdiff_t* strides[2] = {src_strides, dst_strides};
-  Walk<2> w;
-  if (!simplify(shape, rank, strides, &w)) return;
+  Walk<2> w{};
+  // (simplify() leaves 1 <= rank <= kMaxRank; the test tells the compiler)
+  if (!simplify(shape, rank, strides, &w) || w.rank == 0 || w.rank > kMaxRank) return;
   const uint8_t* s = static_cast<const uint8_t*>(src);
   uint8_t* d = static_cast<uint8_t*>(dst);
   if (lut != nullptr) {
@@ -398,6 +507,10 @@ void copy_nd(const void* src, const ptrdiff_t* src_strides, void* dst, const ptr
   bool same = s == d;  // a copy onto itself changes nothing
   for (size_t k = 0; k < w.rank && same; ++k) same = w.stride[0][k] == w.stride[1][k];
   if (same) return;
+  const size_t in = w.rank - 1, row_bytes = w.shape[in] * elem_bytes;
+  if (w.rank >= 2 && w.stride[0][in] == 1 && w.stride[1][in] == 1 && row_bytes <= kShortRow) {
+    return copy_short_rows(w, s, d, elem_bytes, row_bytes);
+  }
   switch (elem_bytes) {
     case 1:
       return copy_walk<1>(w, s, d, 1);
@@ -416,7 +529,7 @@ void binary_lut_nd(const uint8_t* a, const ptrdiff_t* a_strides, const uint8_t* 
                    const ptrdiff_t* b_strides, uint8_t* dst, const ptrdiff_t* dst_strides,
                    const size_t* shape, size_t rank, const uint8_t* lut) {
   const ptrdiff_t* strides[3] = {a_strides, b_strides, dst_strides};
-  Walk<3> w;
+  Walk<3> w{};
   if (!simplify(shape, rank, strides, &w)) return;
   const size_t in = w.rank - 1;
   const ptrdiff_t sa = w.stride[0][in], sb = w.stride[1][in], ds = w.stride[2][in];
