@@ -9,6 +9,11 @@ Running a model needs NumPy, lowp and the ``tflite`` schema package, never
 TensorFlow. int8 tensors run on the uint8 kernels through the exact +128
 mapping. ``lowp.tflite.bundled_model()`` is the path of a small int8 UNet
 shipped with the package.
+
+The file is untrusted: a malformed or inconsistent one is a :class:`ModelError`
+(a ValueError) at load time, naming the tensor or operator. ``load(model,
+memory_limit=...)`` bounds the bytes any one tensor may declare
+(:data:`DEFAULT_MEMORY_LIMIT`, 2 GiB, by default).
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from pathlib import Path
 
 from ._model import Model, OpTiming, TensorInfo, load
 from ._ops import OPS, requantize_double
-from ._schema import ModelError, UnsupportedOpError
+from ._schema import DEFAULT_MEMORY_LIMIT, ModelError, UnsupportedOpError
 
 __all__ = [
+    "DEFAULT_MEMORY_LIMIT",
     "SUPPORTED_OPS",
     "Model",
     "ModelError",

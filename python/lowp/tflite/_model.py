@@ -13,7 +13,14 @@ from lowp.graph import Graph as IntGraph
 from lowp.graph import GraphError, Runtime, Tensor, TensorInfo
 
 from ._ops import OPS, Op
-from ._schema import Graph, ModelError, TensorSpec, UnsupportedOpError, parse
+from ._schema import (
+    Graph,
+    ModelError,
+    TensorSpec,
+    UnsupportedOpError,
+    check_memory_limit,
+    parse,
+)
 
 __all__ = ["Model", "OpTiming", "TensorInfo", "load"]
 
@@ -27,23 +34,25 @@ class OpTiming:
 
 
 def _to_u8(arr: np.ndarray) -> np.ndarray:
+    """Every int8 tensor is held in the uint8 domain while the graph runs,
+    quantized or not (its io_dtype maps it back at the graph's edges)."""
     return arr.view(np.uint8) ^ np.uint8(0x80) if arr.dtype == np.int8 else arr
 
 
 def _tensor(t: TensorSpec) -> Tensor:
     """A TFLite tensor as an integer-graph tensor (the uint8 domain)."""
-    quantized = t.quantized and t.dtype in (np.int8, np.uint8)
+    eight_bit = t.dtype in (np.int8, np.uint8)
     scale = zp = None
-    if quantized and t.scale is not None and t.scale.size == 1:
+    if eight_bit and t.quantized and t.scale is not None and t.scale.size == 1:
         scale = float(t.scale[0])
         zp = int(t.zero_point[0]) + (128 if t.dtype == np.int8 else 0)  # type: ignore[index]
     data = None
     if t.data is not None:
-        data = np.ascontiguousarray(_to_u8(t.data) if quantized else t.data)
+        data = np.ascontiguousarray(_to_u8(t.data))
     return Tensor(
         t.name,
         tuple(int(d) for d in t.shape),
-        np.dtype(np.uint8) if quantized else np.dtype(t.dtype),
+        np.dtype(np.uint8) if eight_bit else np.dtype(t.dtype),
         scale,
         zp,
         np.dtype(t.dtype),
@@ -171,13 +180,24 @@ class Model:
 
 
 def _reload(source: bytes, memory_limit: int | None) -> Model:
-    return Model(parse(source), source)
+    return Model(parse(source, check_memory_limit(memory_limit)), source)
 
 
-def load(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -> Model:
+def load(
+    model: str | os.PathLike[str] | bytes | bytearray | memoryview,
+    *,
+    memory_limit: int | None = None,
+) -> Model:
     """Load a .tflite model (a path or the file's bytes), check it and pack
     its weights. Raises ModelError (a ValueError) for a malformed file and
-    UnsupportedOpError (a ModelError) naming any operator lowp does not run."""
+    UnsupportedOpError (a ModelError) naming any operator lowp does not run.
+
+    ``memory_limit`` is the most bytes one tensor of the model may take
+    (None: ``lowp.tflite.DEFAULT_MEMORY_LIMIT``, 2 GiB); a file declaring a
+    larger tensor is a ModelError naming it, raised before anything is
+    allocated. The model keeps it as ``model.graph.memory_limit``.
+    """
+    limit = check_memory_limit(memory_limit)
     if isinstance(model, (bytes, bytearray, memoryview)):
         data = bytes(model)
     elif isinstance(model, (str, os.PathLike)):
@@ -185,4 +205,4 @@ def load(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -> Mode
             data = f.read()
     else:
         raise TypeError(f"model must be a path or bytes, got {type(model).__name__}")
-    return Model(parse(data), data)
+    return Model(parse(data, limit), data)

@@ -26,7 +26,7 @@ import numpy as np
 import lowp
 from lowp.graph import Node
 
-from ._schema import Graph, ModelError, OpSpec, TensorSpec, UnsupportedOpError
+from ._schema import Graph, ModelError, OpSpec, TensorSpec, UnsupportedOpError, scale_problem
 
 __all__ = ["OPS", "Op", "requantize_double"]
 
@@ -101,15 +101,25 @@ class Op:
         """A quantized int8/uint8 tensor with one scale and zero point."""
         if t.dtype not in _QTYPES:
             raise self.unsupported(f"{t.describe()} must be int8 or uint8 (quantized)")
-        if t.scale is None or t.zero_point is None or t.scale.size != 1:
+        if t.scale is None or t.zero_point is None:
+            raise self.unsupported(
+                f"{t.describe()} has no quantization parameters (scale and zero point); "
+                "lowp runs quantized int8/uint8 tensors here"
+            )
+        if t.scale.size != 1:
             raise self.unsupported(f"{t.describe()} must be quantized per tensor")
-        if not t.scale[0] > 0:
-            raise self.fail(f"{t.describe()} has a non-positive scale {t.scale[0]}")
+        self.check_scales(t)
         lo, hi = _native_range(t.dtype)
         if not lo <= int(t.zero_point[0]) <= hi:
             raise self.fail(f"{t.describe()} has zero point {t.zero_point[0]} outside {t.dtype}")
         if rank is not None and len(t.shape) != rank:
             raise self.fail(f"{t.describe()} must have rank {rank}")
+
+    def check_scales(self, t: TensorSpec) -> None:
+        """Every scale of ``t`` normal, positive and finite (see scale_problem)."""
+        problem = scale_problem(t)
+        if problem is not None:
+            raise self.fail(problem)
 
     def same_type(self, a: TensorSpec, b: TensorSpec) -> None:
         if a.dtype != b.dtype:
@@ -131,6 +141,15 @@ class Op:
         name = _ACTIVATIONS.get(fused, f"activation {fused}")
         if name not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
             raise self.unsupported(f"fused activation {name} is not supported")
+        bound = {"RELU6": 6.0, "RELU_N1_TO_1": 1.0}.get(name)
+        if bound is not None:  # TFLite divides in float32: 6 / 1e-38 is no integer
+            with np.errstate(over="ignore"):
+                steps = np.float32(bound) / _scale(out)
+            if not np.isfinite(steps):
+                raise self.fail(
+                    f"{out.describe()}: the {name} bound {bound} / its scale {_scale(out)} "
+                    "overflows float32"
+                )
         return _activation_range(name, out)
 
     def build(self, layer: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -237,8 +256,7 @@ def _weights_zero_point(op: Op, w: TensorSpec, channels: int) -> np.ndarray | in
     lo, hi = _native_range(w.dtype)
     if np.any(w.zero_point < lo) or np.any(w.zero_point > hi):
         raise op.fail(f"{w.describe()} has a zero point outside {w.dtype}")
-    if np.any(~(w.scale > 0)):
-        raise op.fail(f"{w.describe()} has a non-positive scale")
+    op.check_scales(w)
     zp = w.zero_point.astype(np.int32) + _offset(w.dtype)
     return int(zp[0]) if n == 1 else zp
 
@@ -491,10 +509,21 @@ class _Pool(Op):
         if min(kh, kw, sh, sw) < 1:
             raise self.fail(f"filter {kh}x{kw} and stride ({sh}, {sw}) must be positive")
         n, h, w, c = x.shape
+        # Under SAME padding a window of 2 * size - 1 already covers the whole
+        # input from every output position; far larger ones are corruption
+        # (a 2**30 filter), refused before any arithmetic on them.
+        if max(kh, sh) > 2 * h + 1 or max(kw, sw) > 2 * w + 1:
+            raise self.fail(
+                f"filter {kh}x{kw} and stride ({sh}, {sw}) are far beyond the input {h}x{w} "
+                "(at most 2 * size + 1 along each axis)"
+            )
         oh, top, bottom = _tflite_padding(opt.Padding(), h, kh, sh, self.fail)
         ow, left, right = _tflite_padding(opt.Padding(), w, kw, sw, self.fail)
         if oh < 1 or ow < 1:
             raise self.fail(f"a {kh}x{kw} window does not fit the input {h}x{w}")
+        for size, k, stride, count, before in ((h, kh, sh, oh, top), (w, kw, sw, ow, left)):
+            if k <= before or (count - 1) * stride - before >= size:
+                raise self.fail(f"a {kh}x{kw} window holds no position of the input {h}x{w}")
         self.check_shape(out, (n, oh, ow, c))
         self.lo, self.hi = self.activation_range(opt.FusedActivationFunction(), out)
         self.kernel, self.stride = (kh, kw), (sh, sw)
@@ -573,8 +602,16 @@ class Concatenation(Op):
             if _scale(t) == _scale(out) and _zp_u8(t) == _zp_u8(out):
                 self.rescale.append(None)
             else:
-                scale = np.float32(_scale(t) * inv_out)
-                bias = np.float32(np.float32(-int(t.zero_point[0])) * scale)  # type: ignore[index]
+                with np.errstate(over="ignore", invalid="ignore"):
+                    scale = np.float32(_scale(t) * inv_out)
+                    bias = np.float32(np.float32(-int(t.zero_point[0])) * scale)  # type: ignore[index]
+                    lo, hi = _native_range(t.dtype)
+                    ends = np.array([lo, hi], np.float32) * scale + bias
+                if not np.all(np.isfinite(ends)):
+                    raise self.fail(
+                        f"{t.describe()}: rescaling it to {out.describe()} multiplies by "
+                        f"{_scale(t)} / {_scale(out)}, beyond float32"
+                    )
                 self.rescale.append((scale, bias))
         expected = list(out.shape)
         expected[self.axis] = total
@@ -669,6 +706,15 @@ class Pad(Op):
             cdata = self.constant(c, "the padding value")
             if c.dtype != out.dtype or cdata.size != 1:
                 raise self.fail(f"{c.describe()} must be one {out.dtype} value")
+            # TFLite's reference PADV2 requires the output's scale and zero point
+            if not c.quantized or c.scale.size != 1:  # type: ignore[union-attr]
+                raise self.unsupported(
+                    f"the padding value {c.describe()} has no per-tensor quantization parameters"
+                )
+            if _scale(c) != _scale(out) or _zp_u8(c) != _zp_u8(out):
+                raise self.unsupported(
+                    f"the padding value {c.describe()} must have the output's scale and zero point"
+                )
             self.value = int(cdata.reshape(-1)[0]) + _offset(c.dtype)
         self.inputs = [self.inputs[0]]
 
@@ -685,6 +731,9 @@ class Reshape(Op):
         x, out = self.input(0), self.output()
         if x.dtype != out.dtype or x.dtype == np.void:
             raise self.unsupported(f"{x.describe()} -> {out.describe()}: unsupported types")
+        for t in (x, out):
+            if t.quantized:
+                self.check_scales(t)
         if x.quantized and out.quantized and (_scale(x) != _scale(out) or _zp_u8(x) != _zp_u8(out)):
             raise self.unsupported("input and output must have the same scale and zero point")
         size_in = int(np.prod(x.shape, dtype=np.int64))

@@ -15,7 +15,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Graph", "ModelError", "OpSpec", "TensorSpec", "UnsupportedOpError", "parse"]
+__all__ = [
+    "DEFAULT_MEMORY_LIMIT",
+    "Graph",
+    "ModelError",
+    "OpSpec",
+    "TensorSpec",
+    "UnsupportedOpError",
+    "check_memory_limit",
+    "parse",
+    "scale_problem",
+]
 
 
 class ModelError(ValueError):
@@ -29,6 +39,41 @@ class UnsupportedOpError(ModelError):
 #: The most elements one tensor may have (2**31: int32 indexing in the kernels;
 #: a corrupted shape must not drive a huge allocation).
 MAX_ELEMENTS = 2**31
+
+#: The most bytes one tensor may take unless ``load(..., memory_limit=)`` says
+#: otherwise: 2 GiB. A 300-byte file can declare any shape; this is what keeps
+#: it from asking for more memory than the caller agreed to.
+DEFAULT_MEMORY_LIMIT = 2**31
+
+#: Bytes per element of every TensorType, also those lowp does not compute
+#: with (their shapes count against the memory limit all the same); int4 is
+#: counted as a byte, a string as one byte per element at least.
+_ITEMSIZE = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 5: 1, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16, 12: 8,
+             13: 8, 14: 4, 15: 2, 16: 2, 17: 1, 18: 2}  # fmt: skip
+
+#: The smallest and largest scale a quantized int8/uint8 tensor may have: a
+#: normal float32 (a subnormal's reciprocal overflows), and small enough that
+#: ``scale * (q - zero_point)`` stays a finite float32 for every 8-bit q.
+MIN_SCALE = float(np.finfo(np.float32).tiny)  # 2**-126
+MAX_SCALE = 2.0**120
+
+# The BuiltinOptions table each operator lowp runs reads. An operator whose
+# union tag names another table would read that table's bytes through the
+# wrong accessors (a missing field, or garbage): refused at parse time.
+_OPTIONS_OF = {
+    "ADD": "AddOptions",
+    "AVERAGE_POOL_2D": "Pool2DOptions",
+    "CONCATENATION": "ConcatenationOptions",
+    "CONV_2D": "Conv2DOptions",
+    "DEQUANTIZE": "DequantizeOptions",
+    "FULLY_CONNECTED": "FullyConnectedOptions",
+    "MAX_POOL_2D": "Pool2DOptions",
+    "PAD": "PadOptions",
+    "PADV2": "PadV2Options",
+    "QUANTIZE": "QuantizeOptions",
+    "RESHAPE": "ReshapeOptions",
+    "TRANSPOSE_CONV": "TransposeConvOptions",
+}
 
 # TensorType values of the schema -> NumPy dtypes lowp can hold.
 _DTYPES: dict[int, np.dtype] = {
@@ -73,7 +118,8 @@ class TensorSpec:
         return self.scale is not None
 
     def describe(self) -> str:
-        return f"tensor {self.index} ({self.name!r}, {self.dtype} {list(self.shape)})"
+        dtype = getattr(self, "type_name", "?") if self.dtype == np.void else self.dtype
+        return f"tensor {self.index} ({self.name!r}, {dtype} {list(self.shape)})"
 
 
 @dataclass
@@ -95,14 +141,19 @@ class Graph:
     outputs: list[int]
     description: str = ""
     names: dict[int, str] = field(default_factory=dict)
+    #: the byte limit the model was loaded with: every tensor is within it, and
+    #: a runtime laying out the whole plan bounds its arena with it too
+    memory_limit: int = DEFAULT_MEMORY_LIMIT
 
 
 class Options:
     """An operator's options read out of the flatbuffer at parse time (so a
-    malformed table fails here): ``opt.Padding()`` as on the schema class."""
+    malformed table fails here): ``opt.Padding()`` as on the schema class.
+    ``owner`` names the operator in errors."""
 
-    def __init__(self, kind: str, table: Any):
+    def __init__(self, kind: str, table: Any, owner: str = "operator"):
         self.kind = kind
+        self.owner = owner
         self.values: dict[str, Any] = {}
         for name, attr in vars(type(table)).items():
             if name[:1].isupper() and name != "Init" and callable(attr):
@@ -113,7 +164,12 @@ class Options:
     def __getattr__(self, name: str) -> Any:
         values = self.__dict__.get("values", {})
         if name not in values:
-            raise AttributeError(f"{self.__dict__.get('kind', 'options')} has no field {name}")
+            if name[:1].isupper():  # a schema field the table does not have
+                raise ModelError(
+                    f"{self.__dict__.get('owner', 'operator')}: its "
+                    f"{self.__dict__.get('kind', 'options')} have no field {name}"
+                )
+            raise AttributeError(name)
         value = values[name]
         return lambda: value
 
@@ -138,15 +194,38 @@ def _options_names() -> dict[int, str]:
     return {v: k for k, v in vars(BuiltinOptions).items() if not k.startswith("_")}
 
 
-def parse(data: bytes | bytearray | memoryview) -> Graph:
-    """Parse and validate a .tflite model held in memory."""
+def check_memory_limit(memory_limit: Any) -> int:
+    """``memory_limit`` as a positive int of bytes (None: the default)."""
+    if memory_limit is None:
+        return DEFAULT_MEMORY_LIMIT
+    if isinstance(memory_limit, bool) or not isinstance(memory_limit, (int, np.integer)):
+        kind = type(memory_limit).__name__
+        raise TypeError(f"memory_limit must be an int number of bytes or None, got {kind}")
+    if memory_limit < 1:
+        raise ValueError(f"memory_limit must be a positive number of bytes, got {memory_limit}")
+    return int(memory_limit)
+
+
+def parse(
+    data: bytes | bytearray | memoryview, memory_limit: int | None = DEFAULT_MEMORY_LIMIT
+) -> Graph:
+    """Parse and validate a .tflite model held in memory.
+
+    ``memory_limit`` is the most bytes any one tensor may take (its declared
+    shape times its element size, also for a zero-size shape the product of
+    its nonzero dimensions): a larger tensor is a :class:`ModelError` naming
+    it, before anything is allocated. The default,
+    :data:`DEFAULT_MEMORY_LIMIT`, is 2 GiB; ``None`` means the default. The
+    result keeps it as ``Graph.memory_limit``.
+    """
+    limit = check_memory_limit(memory_limit)
     buf = bytes(data)
     if len(buf) < 8:
         raise ModelError(f"model: {len(buf)} bytes is too short for a .tflite file")
     if buf[4:8] != b"TFL3":
         raise ModelError("model: not a .tflite file (missing the 'TFL3' identifier)")
     try:
-        return _parse(buf)
+        return _parse(buf, limit)
     except ModelError:
         raise
     except (IndexError, struct.error, ValueError, TypeError, OverflowError, UnicodeDecodeError,
@@ -179,7 +258,7 @@ def _int_vector(table, getter: str, buf: bytes, what: str) -> list[int]:
     return [int(v) for v in arr]
 
 
-def _parse(buf: bytes) -> Graph:
+def _parse(buf: bytes, memory_limit: int) -> Graph:
     from tflite.Model import Model
 
     _check_offset(buf, struct.unpack_from("<I", buf, 0)[0], "the root table")
@@ -210,7 +289,9 @@ def _parse(buf: bytes) -> Graph:
     if sg is None:
         raise ModelError("model: subgraph 0 is missing")
     n_tensors = _count(sg.TensorsLength(), buf, "tensors")
-    tensors = [_tensor(sg.Tensors(i), i, model, n_buffers, buf) for i in range(n_tensors)]
+    tensors = [
+        _tensor(sg.Tensors(i), i, model, n_buffers, buf, memory_limit) for i in range(n_tensors)
+    ]
 
     def tensor_index(v: int, what: str, optional: bool) -> int:
         if optional and v == -1:
@@ -246,20 +327,74 @@ def _parse(buf: bytes) -> Graph:
         opt_type = int(op.BuiltinOptionsType())
         options = None
         if opt_type != 0:
-            table = op.BuiltinOptions()
             opt_name = opt_names.get(opt_type)
-            if table is None or opt_name is None:
+            if opt_name is None:
+                raise ModelError(f"{what}: unknown options type {opt_type}")
+            expected = _OPTIONS_OF.get(name)
+            if expected is not None and opt_name != expected:
+                raise ModelError(f"{what}: has options of type {opt_name}, expected {expected}")
+            table = op.BuiltinOptions()
+            if table is None:
                 raise ModelError(f"model: {what} has unreadable options")
             _check_offset(buf, table.Pos, f"{what}'s options")
             table_obj = _options_class(opt_name)()
             table_obj.Init(table.Bytes, table.Pos)
-            options = Options(opt_name, table_obj)
+            options = Options(opt_name, table_obj, what)
         ops.append(OpSpec(i, name, version, op_inputs, op_outputs, options, opt_type))
+    _check_scales(tensors, ops, inputs, outputs)
     desc = model.Description()
-    return Graph(tensors, ops, inputs, outputs, desc.decode("utf-8", "replace") if desc else "")
+    graph = Graph(tensors, ops, inputs, outputs, desc.decode("utf-8", "replace") if desc else "")
+    graph.memory_limit = memory_limit
+    return graph
 
 
-def _tensor(t, index: int, model, n_buffers: int, buf: bytes) -> TensorSpec:
+def scale_problem(t: TensorSpec) -> str | None:
+    """What is wrong with a quantized tensor's scales, or None. A scale must be
+    a normal, positive, finite float32 in [MIN_SCALE, MAX_SCALE]: a zero,
+    subnormal, infinite or NaN scale makes the reciprocals and multipliers the
+    kernels derive from it infinite or NaN."""
+    if t.scale is None:
+        return None
+    bad = ~((t.scale >= MIN_SCALE) & (t.scale <= MAX_SCALE))  # NaN fails both
+    if not np.any(bad):
+        return None
+    first = int(np.flatnonzero(bad)[0])
+    value = float(t.scale[first])
+    if not np.isfinite(value):
+        kind = "a non-finite"
+    elif value <= 0:
+        kind = "a non-positive"
+    elif value < MIN_SCALE:
+        kind = "a subnormal"
+    else:
+        kind = "a huge"
+    which = "scale" if t.scale.size == 1 else f"scale (channel {first})"
+    return (
+        f"{t.describe()} has {kind} {which} {value!r}; a scale must be a normal, finite "
+        f"float32 in [2**-126, 2**120]"
+    )
+
+
+def _check_scales(
+    tensors: list[TensorSpec], ops: list[OpSpec], inputs: list[int], outputs: list[int]
+) -> None:
+    """Every int8/uint8 tensor an operator or the graph reads or writes has
+    sound scales; the error names the operator and the tensor."""
+    users: list[tuple[str, list[int]]] = [
+        (f"operator {op.index} ({op.name})", op.inputs + op.outputs) for op in ops
+    ]
+    users += [("graph input", inputs), ("graph output", outputs)]
+    for who, ids in users:
+        for i in ids:
+            t = tensors[i] if i >= 0 else None
+            if t is None or t.dtype not in (np.uint8, np.int8):
+                continue
+            problem = scale_problem(t)
+            if problem is not None:
+                raise ModelError(f"{who}: {problem}")
+
+
+def _tensor(t, index: int, model, n_buffers: int, buf: bytes, memory_limit: int) -> TensorSpec:
     if t is None:
         raise ModelError(f"model: tensor {index} is missing")
     raw_name = t.Name()
@@ -270,8 +405,18 @@ def _tensor(t, index: int, model, n_buffers: int, buf: bytes) -> TensorSpec:
     shape = tuple(_int_vector(t, "Shape", buf, f"{what}'s shape"))
     if len(shape) > 6 or any(d < 0 for d in shape):
         raise ModelError(f"model: {what} has an invalid shape {list(shape)}")
-    if int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
+    # exact Python ints; a zero dimension does not excuse absurd others
+    extent = 1
+    for d in shape:
+        extent *= max(d, 1)
+    if extent > MAX_ELEMENTS:
         raise ModelError(f"model: {what} has {list(shape)}, more than {MAX_ELEMENTS} elements")
+    nbytes = extent * _ITEMSIZE.get(type_code, 1)
+    if nbytes > memory_limit:
+        raise ModelError(
+            f"model: {what} has shape {list(shape)}: {nbytes} bytes, more than the memory "
+            f"limit of {memory_limit} bytes (load(..., memory_limit=) sets it)"
+        )
     if t.Sparsity() is not None:
         raise UnsupportedOpError(f"model: {what} is sparse; lowp needs dense tensors")
     spec = TensorSpec(index, name, shape, dtype if dtype is not None else np.dtype(np.void))
@@ -288,8 +433,7 @@ def _tensor(t, index: int, model, n_buffers: int, buf: bytes) -> TensorSpec:
         )
         if scale.size != n or zp.size != n:
             raise ModelError(f"model: {what} has {n} scales but {zp.size} zero points")
-        if not np.all(np.isfinite(scale)):
-            raise ModelError(f"model: {what} has a non-finite scale")
+        # the scales' values are checked where an operator uses them (_check_scales)
         qdim = int(q.QuantizedDimension())
         if n > 1 and not (0 <= qdim < len(shape) and shape[qdim] == n):
             raise ModelError(
