@@ -130,9 +130,14 @@ def test_a_small_file_declaring_8_gib_is_refused():
 
 def test_memory_limit_names_the_tensor():
     data = tm.conv_model()  # the largest tensor, y, is 1 * 6 * 7 * 3 = 126 bytes
-    assert lt.load(data, memory_limit=126).graph.memory_limit == 126
     with pytest.raises(lt.ModelError, match=r"tensor 3 \('y'.*126 bytes, more than .* 125 bytes"):
         lt.load(data, memory_limit=125)
+    # the limit bounds the activation arena of a call too (x and y, aligned)
+    arena = lt.load(data).arena_bytes
+    assert 126 < arena
+    assert lt.load(data, memory_limit=arena).graph.memory_limit == arena
+    with pytest.raises(lt.ModelError, match=f"arena of {arena} bytes, more than .* of 126 bytes"):
+        lt.load(data, memory_limit=126)
     with pytest.raises(lt.ModelError, match="memory limit of 100 bytes"):
         parse(data, memory_limit=100)
     assert parse(data, memory_limit=500).memory_limit == 500

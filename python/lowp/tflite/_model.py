@@ -192,10 +192,13 @@ def load(
     its weights. Raises ModelError (a ValueError) for a malformed file and
     UnsupportedOpError (a ModelError) naming any operator lowp does not run.
 
-    ``memory_limit`` is the most bytes one tensor of the model may take
-    (None: ``lowp.tflite.DEFAULT_MEMORY_LIMIT``, 2 GiB); a file declaring a
-    larger tensor is a ModelError naming it, raised before anything is
-    allocated. The model keeps it as ``model.graph.memory_limit``.
+    ``memory_limit`` is the most bytes one tensor of the model, and the
+    activation arena of one call, may take (None:
+    ``lowp.tflite.DEFAULT_MEMORY_LIMIT``, 2 GiB); a file declaring a larger
+    tensor is a ModelError naming it, raised before anything is allocated,
+    and so is a plan whose arena exceeds it (also for a batch size the call
+    brings: then a ValueError). The model keeps it as
+    ``model.graph.memory_limit``.
     """
     limit = check_memory_limit(memory_limit)
     if isinstance(model, (bytes, bytearray, memoryview)):
