@@ -151,7 +151,7 @@ void bench_copy(benchmark::State& state, const Buffers* buffers, size_t n, int t
             const size_t len = j.n - begin < j.chunk ? j.n - begin : j.chunk;
             std::memcpy(j.dst + begin, j.src + begin, len * sizeof(int32_t));
           },
-          &job);
+          &job, lowp::kMinParallelWork);  // always on the pool, as the kernel's driver
     }
     benchmark::ClobberMemory();
   }
