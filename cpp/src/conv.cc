@@ -39,6 +39,11 @@ std::vector<int32_t> repeat_per_column(const int32_t* values, size_t count, size
   return out;
 }
 
+// Elements from one output pixel to the next.
+size_t out_stride_of(const ConvGeometry& g, size_t out_c) {
+  return g.out_stride != 0 ? g.out_stride : out_c;
+}
+
 // The sizes of a convolution's weights (OHWI) and its strides.
 struct KernelShape {
   size_t out_c, kh, kw, in_c, sh, sw;
@@ -209,6 +214,7 @@ struct Conv2d::Impl : KernelShape {
     job.qmin = rq ? rq->qmin : 0;
     job.qmax = rq ? rq->qmax : 255;
     job.out = out;
+    job.out_stride = out_stride_of(g, out_c);
     // Tasks of whole output rows (kernels tile along a row), about 256
     // pixels each, and fewer rows while there are under 4 tasks per thread.
     const size_t pixels = g.batch * g.out_h * g.out_w, rows = g.batch * g.out_h;
@@ -227,7 +233,7 @@ struct Conv2d::Impl : KernelShape {
     call.m = g.batch * g.out_h * g.out_w;
     call.stage = stage;
     call.c = out;
-    call.ldc = out_c;
+    call.ldc = out_stride_of(g, out_c);
     Im2col im2col = {x, g, in_c, kh, kw, sh, sw, static_cast<uint8_t>(x_zero_point)};
     GemmRowSource source = {im2col_rows, &im2col, im2col_pack};
     const bool pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && g.pad_top == 0 &&
@@ -305,7 +311,7 @@ void scatter_patches(const void* ctx, size_t row0, size_t rows, size_t col0, siz
   // With stride == kernel, the kw taps of one kernel row land on adjacent
   // output pixels: GEMM columns [ky kw out_c, (ky + 1) kw out_c) of a row
   // are one contiguous run of the output row y sh + ky - pad_top.
-  const size_t run = s.kw * s.out_c;
+  const size_t run = s.kw * s.out_c, stride = out_stride_of(g, s.out_c);
   const size_t first_ky = col0 / run, last_ky = (col0 + cols - 1) / run;
   size_t n = row0 / (g.in_h * g.in_w), y = row0 / g.in_w % g.in_h, x = row0 % g.in_w;
   for (size_t r = 0; r < rows; ++r) {
@@ -323,10 +329,19 @@ void scatter_patches(const void* ctx, size_t row0, size_t rows, size_t col0, siz
       if (c_begin >= c_end) continue;
       const ptrdiff_t pixel =
           static_cast<ptrdiff_t>((n * g.out_h + fy - g.pad_top) * g.out_w) + ox0;
-      const ptrdiff_t dst =
-          pixel * static_cast<ptrdiff_t>(s.out_c) + static_cast<ptrdiff_t>(c_begin - ky * run);
-      copy_bytes(static_cast<uint8_t*>(p.out) + dst * static_cast<ptrdiff_t>(p.elem),
-                 src + (c_begin - col0) * p.elem, (c_end - c_begin) * p.elem);
+      uint8_t* row_out =
+          static_cast<uint8_t*>(p.out) + pixel * static_cast<ptrdiff_t>(stride * p.elem);
+      if (stride == s.out_c) {  // the taps' channels are one run of the output
+        copy_bytes(row_out + (c_begin - ky * run) * p.elem, src + (c_begin - col0) * p.elem,
+                   (c_end - c_begin) * p.elem);
+        continue;
+      }
+      for (size_t c = c_begin; c < c_end;) {  // tap by tap: the pixels lie apart
+        const size_t kx = (c - ky * run) / s.out_c, o = (c - ky * run) % s.out_c;
+        const size_t len = std::min(c_end - c, s.out_c - o);
+        copy_bytes(row_out + (kx * stride + o) * p.elem, src + (c - col0) * p.elem, len * p.elem);
+        c += len;
+      }
     }
     if (++x == g.in_w) {
       x = 0;
@@ -347,6 +362,7 @@ struct Col2im {
   size_t iy0, iy1, oy0;
   const int32_t* bias;  // [out_c] or null
   int32_t* out;         // the image's output
+  size_t stride;        // elements from one output pixel to the next
 };
 
 void col2im_row(void* ctx, size_t task) {
@@ -355,8 +371,8 @@ void col2im_row(void* ctx, size_t task) {
   const ConvGeometry& g = s.g;
   const size_t oy = c.oy0 + task, fy = oy + g.pad_top;
   const size_t ncols = s.kh * s.kw * s.out_c;
-  int32_t* dst = c.out + oy * g.out_w * s.out_c;
-  for (size_t ox = 0; ox < g.out_w; ++ox, dst += s.out_c) {
+  int32_t* dst = c.out + oy * g.out_w * c.stride;
+  for (size_t ox = 0; ox < g.out_w; ++ox, dst += c.stride) {
     // Wrapping sums in uint32: only the final value must fit.
     uint32_t* acc = reinterpret_cast<uint32_t*>(dst);
     for (size_t o = 0; o < s.out_c; ++o) acc[o] = c.bias ? static_cast<uint32_t>(c.bias[o]) : 0u;
@@ -411,17 +427,21 @@ struct ConvTranspose2d::Impl : KernelShape {
     const Requantization* rq = stage != nullptr ? &stage->requant() : nullptr;
     const ChannelParams* tables = stage != nullptr ? &stage->tables().tables.params() : nullptr;
     const size_t ncols = kh * kw * out_c, row_values = g.in_w * ncols;
-    const size_t out_values = g.out_h * g.out_w * out_c;
+    const size_t pixels = g.out_h * g.out_w, out_values = pixels * out_c;
+    const size_t stride = out_stride_of(g, out_c);
     // Output rows per band: about as many input rows as fit the budget.
     const size_t in_rows = std::max<size_t>(1, kColumnBudget / row_values);
     const size_t band =
         std::max<size_t>(1, in_rows > (kh - 1) / sh ? (in_rows - (kh - 1) / sh) * sh : sh);
     std::vector<int32_t> columns, acc(rq != nullptr ? out_values : 0);
+    // With a pixel stride the output stage writes here first.
+    std::vector<uint8_t> bytes(rq != nullptr && stride != out_c ? out_values : 0);
     ConvGeometry one = g;
     one.batch = 1;
     for (size_t b = 0; b < g.batch; ++b) {
       const uint8_t* image = x + b * g.in_h * g.in_w * in_c;
-      int32_t* dst = rq != nullptr ? acc.data() : static_cast<int32_t*>(out) + b * out_values;
+      int32_t* dst = rq != nullptr ? acc.data() : static_cast<int32_t*>(out) + b * pixels * stride;
+      const size_t dst_stride = rq != nullptr ? out_c : stride;
       for (size_t oy0 = 0; oy0 < g.out_h; oy0 += band) {
         const size_t rows = std::min(band, g.out_h - oy0);
         // Input rows reaching full-output rows [fy0, fy1]: iy sh + ky in range.
@@ -435,16 +455,22 @@ struct ConvTranspose2d::Impl : KernelShape {
         Col2im c2i = {shape(one), columns.data(),
                       iy0,        std::max(iy0, iy1),
                       oy0,        bias.empty() ? nullptr : bias.data(),
-                      dst};
+                      dst,        dst_stride};
         // Each output value adds the columns of about ceil(kh / sh) ceil(kw /
         // sw) taps.
         const size_t taps = ((kh + sh - 1) / sh) * ((kw + sw - 1) / sw);
         parallel_for(rows, col2im_row, &c2i, rows * g.out_w * out_c * (taps + 1));
       }
       if (rq != nullptr) {
+        uint8_t* image_out = static_cast<uint8_t*>(out) + b * pixels * stride;
         requantize_u8(dst, out_values, tables->multiplier, tables->shift,
                       rq->count == 1 ? 1 : out_c, rq->zero_point, rq->qmin, rq->qmax,
-                      static_cast<uint8_t*>(out) + b * out_values);
+                      stride == out_c ? image_out : bytes.data());
+        if (stride != out_c) {
+          for (size_t i = 0; i < pixels; ++i) {
+            copy_bytes(image_out + i * stride, bytes.data() + i * out_c, out_c);
+          }
+        }
       }
     }
   }

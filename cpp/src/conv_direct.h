@@ -53,7 +53,8 @@ struct DirectConvJob {
   // 1); null for int32 output.
   const ChannelParams* requant;
   int32_t zero_point, qmin, qmax;
-  void* out;  // NHWC, out_c channels per pixel
+  void* out;          // NHWC, out_c channels per pixel
+  size_t out_stride;  // elements from one output pixel to the next (>= out_c)
 };
 
 // A path's direct convolution: prepare returns false (and the convolution

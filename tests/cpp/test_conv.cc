@@ -53,37 +53,58 @@ int64_t weight(const ConvCase& c, const Data& d, size_t o, size_t ky, size_t kx,
   return int64_t(d.w[((o * c.kh + ky) * c.kw + kx) * c.in_c + ci]) - d.wzp[c.per_channel ? o : 0];
 }
 
-// Requantizes (or not) the int64 sums and compares with what the op wrote.
+// Requantizes (or not) the int64 sums and compares with what the op wrote,
+// once into a contiguous output and once with pixels out_c + 5 elements
+// apart (ConvGeometry::out_stride, a channel slice of a wider tensor): the
+// gaps between pixels and the elements past the last one hold canaries.
 template <typename Op>
 void check(const ConvCase& c, const Data& d, const std::vector<int64_t>& sums, size_t out_h,
            size_t out_w, const char* what) {
-  const lowp::ConvGeometry g = {c.batch, c.in_h, c.in_w, c.pad_top, c.pad_left, out_h, out_w};
-  const size_t n = sums.size();
+  const size_t pixels = sums.size() / c.out_c;
   const lowp::Path saved = lowp::active_path();
   for (lowp::Path p : lowp::available_paths()) {
     lowp::set_active_path(p);
     Op op(d.w.data(), c.out_c, c.kh, c.kw, c.in_c, c.sh, c.sw, d.wzp.data(), d.wzp.size(), d.xzp,
           d.bias.data());
     const char* name = lowp::path_name(p);
-    if (!c.requant) {
-      std::vector<int32_t> out(n + 16, int32_t(0xA5A5A5A5));
-      op.run(d.x.data(), g, out.data());
-      size_t bad = 0;
-      for (size_t i = 0; i < n; ++i) bad += out[i] != static_cast<int32_t>(sums[i]);
-      for (size_t i = n; i < out.size(); ++i) bad += out[i] != int32_t(0xA5A5A5A5);
-      LOWP_CHECK(bad == 0, "%s %s int32: %zu wrong values", name, what, bad);
-    } else {
-      std::vector<uint8_t> out(n + 16, 0xA5);
-      const lowp::Requantization rq = {d.mult.data(), d.shift.data(), d.mult.size(), 90, 3, 250};
-      op.run(d.x.data(), g, rq, out.data());
-      size_t bad = 0;
-      for (size_t i = 0; i < n; ++i) {
-        const size_t ch = d.mult.size() == 1 ? 0 : i % c.out_c;
-        bad += out[i] != lowp::fixedpoint::requantize_one(static_cast<int32_t>(sums[i]), d.mult[ch],
-                                                          d.shift[ch], 90, 3, 250);
+    for (size_t stride : {size_t(0), c.out_c + 5}) {
+      lowp::ConvGeometry g = {c.batch, c.in_h, c.in_w, c.pad_top, c.pad_left, out_h, out_w};
+      g.out_stride = stride;
+      const size_t step = stride == 0 ? c.out_c : stride, n = pixels * step;
+      // Output element i holds channel i % step of pixel i / step, or a canary.
+      const auto expected = [&](size_t i, int64_t* sum) {
+        if (i >= n || i % step >= c.out_c) return false;
+        *sum = sums[i / step * c.out_c + i % step];
+        return true;
+      };
+      if (!c.requant) {
+        std::vector<int32_t> out(n + 16, int32_t(0xA5A5A5A5));
+        op.run(d.x.data(), g, out.data());
+        size_t bad = 0;
+        for (size_t i = 0; i < out.size(); ++i) {
+          int64_t sum;
+          bad += out[i] != (expected(i, &sum) ? static_cast<int32_t>(sum) : int32_t(0xA5A5A5A5));
+        }
+        LOWP_CHECK(bad == 0, "%s %s int32, pixel stride %zu: %zu wrong values", name, what, step,
+                   bad);
+      } else {
+        std::vector<uint8_t> out(n + 16, 0xA5);
+        const lowp::Requantization rq = {d.mult.data(), d.shift.data(), d.mult.size(), 90, 3, 250};
+        op.run(d.x.data(), g, rq, out.data());
+        size_t bad = 0;
+        for (size_t i = 0; i < out.size(); ++i) {
+          int64_t sum;
+          if (!expected(i, &sum)) {
+            bad += out[i] != 0xA5;
+            continue;
+          }
+          const size_t ch = d.mult.size() == 1 ? 0 : i % step;
+          bad += out[i] != lowp::fixedpoint::requantize_one(static_cast<int32_t>(sum), d.mult[ch],
+                                                            d.shift[ch], 90, 3, 250);
+        }
+        LOWP_CHECK(bad == 0, "%s %s uint8, pixel stride %zu: %zu wrong values", name, what, step,
+                   bad);
       }
-      for (size_t i = n; i < out.size(); ++i) bad += out[i] != 0xA5;
-      LOWP_CHECK(bad == 0, "%s %s uint8: %zu wrong values", name, what, bad);
     }
   }
   lowp::set_active_path(saved);

@@ -197,15 +197,19 @@ class Gemm {
 // ---------------------------------------------------------------------------
 // Convolutions, channel-last. Input x is NHWC [batch, in_h, in_w, in_c],
 // weights OHWI [out_c, kh, kw, in_c], output NHWC [batch, out_h, out_w,
-// out_c], all contiguous. The caller resolves the padding (or crop) to the
-// top/left amount and the output size. The results are the GEMM's: exact in
-// int32, with the same fused output stage (requant tables per output channel).
+// out_c], contiguous except that the output's pixels may lie out_stride
+// elements apart (a channel slice of a wider tensor, e.g. a concatenation's
+// output): channels [out_c, out_stride) of every pixel are never written.
+// The caller resolves the padding (or crop) to the top/left amount and the
+// output size. The results are the GEMM's: exact in int32, with the same
+// fused output stage (requant tables per output channel).
 
 struct ConvGeometry {
   size_t batch, in_h, in_w;
   size_t pad_top, pad_left;  // conv: zero rows/columns before the input;
                              // transposed conv: rows/columns cropped off the full output
   size_t out_h, out_w;
+  size_t out_stride = 0;  // elements from one output pixel to the next; 0: out_c
 };
 
 // out[n, y, x, o] = sum over taps (ky, kx, c) of (x[n, y*sh - pad_top + ky,

@@ -171,7 +171,7 @@ void direct_conv_chunk(const DirectConvJob& j, size_t begin, size_t end, size_t 
     for (size_t i = 0; i < count; ++i) {
       const size_t pixel = p0 + i;
       if (j.requant == nullptr && channels == G * 8) {
-        int32_t* dst = static_cast<int32_t*>(j.out) + pixel * j.out_c + ch0;
+        int32_t* dst = static_cast<int32_t*>(j.out) + pixel * j.out_stride + ch0;
         for (size_t gi = 0; gi < G; ++gi)
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + gi * 8), acc[i][gi]);
         continue;
@@ -180,7 +180,7 @@ void direct_conv_chunk(const DirectConvJob& j, size_t begin, size_t end, size_t 
         alignas(32) int32_t values[G * 8];
         for (size_t gi = 0; gi < G; ++gi)
           _mm256_store_si256(reinterpret_cast<__m256i*>(values + gi * 8), acc[i][gi]);
-        std::memcpy(static_cast<int32_t*>(j.out) + pixel * j.out_c + ch0, values,
+        std::memcpy(static_cast<int32_t*>(j.out) + pixel * j.out_stride + ch0, values,
                     channels * sizeof(int32_t));
         continue;
       }
@@ -189,7 +189,7 @@ void direct_conv_chunk(const DirectConvJob& j, size_t begin, size_t end, size_t 
         v[gi] = gi < G ? requant8(acc[i][gi], *j.requant, lanes[gi]) : v[gi % G];
       }
       const __m256i bytes = clamp(v[0], v[1], v[2], v[3]);
-      uint8_t* dst = static_cast<uint8_t*>(j.out) + pixel * j.out_c + ch0;
+      uint8_t* dst = static_cast<uint8_t*>(j.out) + pixel * j.out_stride + ch0;
       if (channels == 32) {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), bytes);
       } else if (channels == 16) {

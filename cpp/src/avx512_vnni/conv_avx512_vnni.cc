@@ -181,7 +181,7 @@ void block_chunk(const DirectConvJob& j, const Block<P>& b, size_t p0, size_t co
 #pragma GCC unroll 16
     for (size_t p = 0; p < P; ++p) {
       if (p >= count) break;
-      int32_t* dst = static_cast<int32_t*>(j.out) + (p0 + p) * j.out_c + ch0;
+      int32_t* dst = static_cast<int32_t*>(j.out) + (p0 + p) * j.out_stride + ch0;
       if (channels == 16 * G) {
 #pragma GCC unroll 4
         for (size_t g = 0; g < G; ++g) _mm512_storeu_si512(dst + 16 * g, acc[p][g]);
@@ -211,7 +211,7 @@ void block_chunk(const DirectConvJob& j, const Block<P>& b, size_t p0, size_t co
 #pragma GCC unroll 4
     for (size_t g = 0; g < 4; ++g) v[g] = g < G ? requant16(acc[p][g], ch, lanes[g]) : v[0];
     const __m512i bytes = clamp(v[0], v[1], v[2], v[3]);
-    uint8_t* dst = static_cast<uint8_t*>(j.out) + (p0 + p) * j.out_c + ch0;
+    uint8_t* dst = static_cast<uint8_t*>(j.out) + (p0 + p) * j.out_stride + ch0;
     if (channels == 16 * G) {
       if (G == 1) {
         _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm512_castsi512_si128(bytes));

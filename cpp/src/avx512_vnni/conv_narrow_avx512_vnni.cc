@@ -153,7 +153,7 @@ void tile(const DirectConvJob& j, const TileInput& in, size_t pixel0, size_t cou
     }
   }
 
-  const size_t out_c = j.out_c;
+  const size_t out_c = j.out_c, stride = j.out_stride;
   if (V == 1 && out_c < 16) {
     // Few channels (a 2-channel head): the tile's P out_c values are
     // adjacent in the output, so they are packed together first and
@@ -164,7 +164,15 @@ void tile(const DirectConvJob& j, const TileInput& in, size_t pixel0, size_t cou
     for (size_t p = 0; p < P; ++p) _mm512_storeu_si512(packed + p * out_c, acc[p][0]);
     const size_t values = count * out_c;
     if (j.requant == nullptr) {
-      std::memcpy(static_cast<int32_t*>(j.out) + pixel0 * out_c, packed, values * sizeof(int32_t));
+      int32_t* dst = static_cast<int32_t*>(j.out) + pixel0 * stride;
+      if (stride == out_c) {
+        std::memcpy(dst, packed, values * sizeof(int32_t));
+      } else {
+        for (size_t p = 0; p < count; ++p) {
+          copy_bytes(reinterpret_cast<uint8_t*>(dst + p * stride),
+                     reinterpret_cast<const uint8_t*>(packed + p * out_c), out_c * sizeof(int32_t));
+        }
+      }
       return;
     }
     const ChannelParams& ch = *j.requant;
@@ -182,14 +190,19 @@ void tile(const DirectConvJob& j, const TileInput& in, size_t pixel0, size_t cou
       }
       _mm512_store_si512(bytes + i, clamp(v[0], v[1], v[2], v[3]));
     }
-    std::memcpy(static_cast<uint8_t*>(j.out) + e0, bytes, values);
+    uint8_t* dst = static_cast<uint8_t*>(j.out) + pixel0 * stride;
+    if (stride == out_c) {
+      std::memcpy(dst, bytes, values);
+    } else {
+      for (size_t p = 0; p < count; ++p) copy_bytes(dst + p * stride, bytes + p * out_c, out_c);
+    }
     return;
   }
   if (j.requant == nullptr) {
 #pragma GCC unroll 16
     for (size_t p = 0; p < P; ++p) {
       if (p >= count) break;
-      int32_t* dst = static_cast<int32_t*>(j.out) + (pixel0 + p) * out_c;
+      int32_t* dst = static_cast<int32_t*>(j.out) + (pixel0 + p) * stride;
       if (out_c == 16 * V) {
 #pragma GCC unroll 4
         for (size_t g = 0; g < V; ++g) _mm512_storeu_si512(dst + 16 * g, acc[p][g]);
@@ -207,8 +220,8 @@ void tile(const DirectConvJob& j, const TileInput& in, size_t pixel0, size_t cou
 #pragma GCC unroll 4
   for (size_t g = 0; g < V; ++g) lanes[g] = lanes_at(ch, 16 * g);
   const avx512::OutputClamp16 clamp(j.zero_point, j.qmin, j.qmax);
-  uint8_t* out = static_cast<uint8_t*>(j.out) + pixel0 * out_c;
-  if (out_c == 16 && V == 1) {
+  uint8_t* out = static_cast<uint8_t*>(j.out) + pixel0 * stride;
+  if (out_c == 16 && V == 1 && stride == 16) {
     // Four pixels' 16 channels are 64 adjacent output bytes.
 #pragma GCC unroll 4
     for (size_t p = 0; p < P; p += 4) {
@@ -227,7 +240,7 @@ void tile(const DirectConvJob& j, const TileInput& in, size_t pixel0, size_t cou
     }
     return;
   }
-  if (out_c == 32 && V == 2) {
+  if (out_c == 32 && V == 2 && stride == 32) {
     // Two pixels' 32 channels are 64 adjacent output bytes.
 #pragma GCC unroll 8
     for (size_t p = 0; p < P; p += 2) {
@@ -252,7 +265,7 @@ void tile(const DirectConvJob& j, const TileInput& in, size_t pixel0, size_t cou
 #pragma GCC unroll 4
     for (size_t g = 0; g < 4; ++g) v[g] = g < V ? requant16(acc[p][g], ch, lanes[g]) : v[0];
     const __m512i bytes = clamp(v[0], v[1], v[2], v[3]);
-    uint8_t* dst = out + p * out_c;
+    uint8_t* dst = out + p * stride;
     if (out_c == 64) {
       _mm512_storeu_si512(dst, bytes);
     } else {
