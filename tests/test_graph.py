@@ -130,6 +130,9 @@ def test_dask_local_cluster(unet):
 
 def test_arena_near_liveness_bound(unet):
     assert unet.arena_bytes <= 1.1 * unet.runtime.arena_lower_bound
+    # both upsampling TRANSPOSE_CONVs write straight into their concatenation
+    deconvs = [op.outputs[0] for op in unet.ops if op.spec.name == "TRANSPOSE_CONV"]
+    assert sorted(unet.runtime._planned.layout.pixel_stride) == sorted(deconvs)
     # far below keeping every tensor
     total = sum(t.nbytes for t in unet.runtime.graph.tensors.values() if t.data is None)
     assert unet.arena_bytes < total / 2

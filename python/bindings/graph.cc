@@ -83,10 +83,10 @@ struct GraphGemm {
 };
 
 lowp::ConvGeometry geometry(size_t batch, size_t in_h, size_t in_w, size_t pad_top, size_t pad_left,
-                            size_t out_h, size_t out_w) {
+                            size_t out_h, size_t out_w, size_t out_stride) {
   require(batch >= 1 && in_h >= 1 && in_w >= 1 && out_h >= 1 && out_w >= 1,
           "a convolution's sizes must be positive");
-  return {batch, in_h, in_w, pad_top, pad_left, out_h, out_w};
+  return {batch, in_h, in_w, pad_top, pad_left, out_h, out_w, out_stride};
 }
 
 lowp::PlanView view(size_t offset, const std::vector<ptrdiff_t>& strides) {
@@ -196,17 +196,20 @@ void bind_graph(py::module_& m) {
       .def(
           "add_conv2d",
           [](PyPlan& p, const Conv& c, size_t in, size_t batch, size_t in_h, size_t in_w,
-             size_t pad_top, size_t pad_left, size_t out_h, size_t out_w, size_t out) {
-            p.plan.add_conv2d(c.op, c.stage, c.shape.in_c, c.shape.out_c, in,
-                              geometry(batch, in_h, in_w, pad_top, pad_left, out_h, out_w), out);
+             size_t pad_top, size_t pad_left, size_t out_h, size_t out_w, size_t out,
+             size_t out_stride) {
+            p.plan.add_conv2d(
+                c.op, c.stage, c.shape.in_c, c.shape.out_c, in,
+                geometry(batch, in_h, in_w, pad_top, pad_left, out_h, out_w, out_stride), out);
           },
           py::arg("op"), py::arg("input"), py::arg("batch"), py::arg("in_h"), py::arg("in_w"),
           py::arg("pad_top"), py::arg("pad_left"), py::arg("out_h"), py::arg("out_w"),
-          py::arg("output"))
+          py::arg("output"), py::arg("out_stride"))
       .def(
           "add_conv_transpose2d",
           [](PyPlan& p, const Deconv& c, size_t in, size_t batch, size_t in_h, size_t in_w,
-             size_t crop_top, size_t crop_left, size_t out_h, size_t out_w, size_t out) {
+             size_t crop_top, size_t crop_left, size_t out_h, size_t out_w, size_t out,
+             size_t out_stride) {
             // Every output pixel lies in the full output (or, for "same"
             // with a kernel smaller than the stride, in the in * stride extent).
             const auto extent = [](size_t n, size_t k, size_t s) {
@@ -218,11 +221,11 @@ void bind_graph(py::module_& m) {
                     "the output lies outside the transposed convolution's full output");
             p.plan.add_conv_transpose2d(
                 c.op, c.stage, c.shape.in_c, c.shape.out_c, in,
-                geometry(batch, in_h, in_w, crop_top, crop_left, out_h, out_w), out);
+                geometry(batch, in_h, in_w, crop_top, crop_left, out_h, out_w, out_stride), out);
           },
           py::arg("op"), py::arg("input"), py::arg("batch"), py::arg("in_h"), py::arg("in_w"),
           py::arg("crop_top"), py::arg("crop_left"), py::arg("out_h"), py::arg("out_w"),
-          py::arg("output"))
+          py::arg("output"), py::arg("out_stride"))
       .def(
           "add_fully_connected",
           [](PyPlan& p, const GraphGemm& g, size_t in, size_t rows, size_t acc,

@@ -184,6 +184,7 @@ class Plan:
         out_h: int,
         out_w: int,
         output: int,
+        out_stride: int,
     ) -> None: ...
     def add_conv_transpose2d(
         self,
@@ -197,6 +198,7 @@ class Plan:
         out_h: int,
         out_w: int,
         output: int,
+        out_stride: int,
     ) -> None: ...
     def add_fully_connected(
         self,

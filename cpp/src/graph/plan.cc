@@ -229,7 +229,10 @@ namespace {
 void check_conv(const Plan::Impl& p, size_t in_c, size_t out_c, size_t in, const ConvGeometry& g,
                 size_t out) {
   p.check(in, g.batch * g.in_h * g.in_w * in_c, "a convolution's input");
-  p.check(out, g.batch * g.out_h * g.out_w * out_c, "a convolution's output");
+  const size_t stride = g.out_stride == 0 ? out_c : g.out_stride;
+  if (stride < out_c) fail("a convolution's output pixel stride is below its channels");
+  const size_t pixels = g.batch * g.out_h * g.out_w;
+  p.check(out, pixels == 0 ? 0 : (pixels - 1) * stride + out_c, "a convolution's output");
 }
 }  // namespace
 

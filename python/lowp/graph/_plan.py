@@ -108,7 +108,8 @@ def _scratch_bytes(graph: Graph, node: Node) -> int:
 
 #: nodes whose native step can write its NHWC output with a pixel stride
 #: larger than its channel count, straight into a concatenation's output
-STRIDED_OUTPUT_OPS = frozenset({"max_pool2d", "avg_pool2d"})
+#: (lowp::ConvGeometry::out_stride, graph_kernels.h PoolShape::out_stride)
+STRIDED_OUTPUT_OPS = frozenset({"conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d"})
 
 
 def _embedded(graph: Graph) -> dict[int, tuple[int, int]]:
@@ -308,7 +309,8 @@ def _lower(plan: Any, graph: Graph, lay: Layout, ops: NativeOps, pos: int, node:
         _, oh, ow, _ = out.shape
         top, _, left, _ = a["padding"] if op == "conv2d" else a["crop"]
         add = plan.add_conv2d if op == "conv2d" else plan.add_conv_transpose2d
-        add(ops.ops[pos], src, n, h, w, top, left, oh, ow, dst)
+        stride = lay.pixel_stride.get(node.outputs[0], 0)  # 0: out_c, contiguous
+        add(ops.ops[pos], src, n, h, w, top, left, oh, ow, dst, stride)
     elif op == "fully_connected":
         lo, hi = a["clamp"]
         k = a["weights"].shape[0]
