@@ -90,6 +90,10 @@ constexpr Layer kLayers[] = {
     {"unet_int8/conv3x3/256x256x16-16", false, 256, 256, 16, 16, 3, 1, true},
     {"unet_int8/conv3x3/128x128x16-32", false, 128, 128, 16, 32, 3, 1, true},
     {"unet_int8/conv3x3/256x256x32-16", false, 256, 256, 32, 16, 3, 1, true},
+    {"unet_int8/deconv2x2s2/64x64x64-32", true, 64, 64, 64, 32, 2, 2, true},
+    {"unet_int8/deconv2x2s2/128x128x32-16", true, 128, 128, 32, 16, 2, 2, true},
+    {"unet_int8/conv1x1/256x256x16-2", false, 256, 256, 16, 2, 1, 1, true},
+    {"deconv2x2s2/128x128x32-16", true, 128, 128, 32, 16, 2, 2},
     {"conv3x3/64x64x16-16", false, 64, 64, 16, 16, 3, 1},
     {"conv3x3/32x32x32-32", false, 32, 32, 32, 32, 3, 1},
 };

@@ -149,82 +149,104 @@ void direct_task(void* ctx, size_t task) {
   t.kernel->run(*t.job, begin, std::min(t.pixels, begin + t.per_task));
 }
 
+// The weights as given, for a path's direct kernels (conv_direct.h), and
+// each kernel's packed copy, made when a path that has one first runs (the
+// active path's at creation). A null packed copy: the kernel declined.
+struct DirectCache {
+  KernelShape shape;
+  int32_t x_zero_point;
+  std::vector<uint8_t> w;
+  std::vector<int32_t> w_zero_point, bias;
+  mutable std::mutex mutex;
+  mutable std::vector<std::pair<const DirectConvKernel*, std::unique_ptr<DirectConvPacked>>> packed;
+
+  DirectCache(const KernelShape& s, const uint8_t* weights, const int32_t* zp, size_t zp_count,
+              int32_t x_zp, const int32_t* b)
+      : shape(s),
+        x_zero_point(x_zp),
+        w(weights, weights + s.out_c * s.kh * s.kw * s.in_c),
+        w_zero_point(zp, zp + zp_count) {
+    if (b != nullptr) bias.assign(b, b + s.out_c);
+  }
+
+  const DirectConvPacked* get(const DirectConvKernel& kernel) const {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const auto& d : packed) {
+      if (d.first == &kernel) return d.second.get();
+    }
+    const DirectConvWeights weights = {w.data(),
+                                       shape.out_c,
+                                       shape.kh,
+                                       shape.kw,
+                                       shape.in_c,
+                                       shape.sh,
+                                       shape.sw,
+                                       w_zero_point.data(),
+                                       w_zero_point.size(),
+                                       x_zero_point,
+                                       bias.empty() ? nullptr : bias.data()};
+    auto p = std::make_unique<DirectConvPacked>();
+    if (!kernel.prepare(weights, p.get())) p.reset();
+    packed.emplace_back(&kernel, std::move(p));
+    return packed.back().second.get();
+  }
+
+  // Runs `kernel` over rows x row_pixels pixels (output pixels of a conv,
+  // input pixels of a transposed conv) with the job's
+  // other fields filled here; false where the kernel declined the shape or
+  // cannot read the stage's tables.
+  bool run(const DirectConvKernel* kernel, const uint8_t* x, const ConvGeometry& g,
+           const OutputStage* stage, void* out, size_t rows, size_t row_pixels) const {
+    if (kernel == nullptr) return false;
+    const DirectConvPacked* p = get(*kernel);
+    if (p == nullptr) return false;
+    const Requantization* rq = stage != nullptr ? &stage->requant() : nullptr;
+    const ChannelParams* tables = stage != nullptr ? &stage->tables().tables.params() : nullptr;
+    // The kernel may read per-channel entries up to its padded channel count.
+    if (tables != nullptr && tables->period != 1 && tables->period < p->channels) return false;
+    const KernelShape& s = shape;
+    DirectConvJob job;
+    job.x = x;
+    job.x_bytes = g.batch * g.in_h * g.in_w * s.in_c;
+    job.g = g;
+    job.in_c = s.in_c;
+    job.kh = s.kh;
+    job.kw = s.kw;
+    job.sh = s.sh;
+    job.sw = s.sw;
+    job.x_zero_point = x_zero_point;
+    job.packed = p;
+    job.out_c = s.out_c;
+    job.requant = tables;
+    job.zero_point = rq ? rq->zero_point : 0;
+    job.qmin = rq ? rq->qmin : 0;
+    job.qmax = rq ? rq->qmax : 255;
+    job.out = out;
+    job.out_stride = out_stride_of(g, s.out_c);
+    // Tasks of whole rows (kernels tile along a row), about 256 pixels
+    // each, and fewer rows while there are under 4 tasks per thread.
+    const size_t pixels = rows * row_pixels;
+    const size_t work = pixels * s.out_c * s.kh * s.kw * s.in_c;  // conv or transposed
+    const size_t threads = static_cast<size_t>(threads_for(work));
+    size_t task_rows = std::max<size_t>(1, 256 / std::max<size_t>(row_pixels, 1));
+    while (task_rows > 1 && (rows + task_rows - 1) / task_rows < 4 * threads) task_rows /= 2;
+    DirectTasks tasks = {kernel, &job, pixels, std::max<size_t>(1, task_rows * row_pixels)};
+    parallel_for((pixels + tasks.per_task - 1) / tasks.per_task, direct_task, &tasks, work);
+    return true;
+  }
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
 struct Conv2d::Impl : KernelShape {
   int32_t x_zero_point;
   std::unique_ptr<Gemm> gemm;
-  // The weights as given, for the direct kernels (conv_direct.h), and each
-  // kernel's packed copy, made when a path that has one first runs (the
-  // active path's at creation). A null packed copy: the kernel declined.
-  std::vector<uint8_t> w;
-  std::vector<int32_t> w_zero_point, bias;
-  mutable std::mutex mutex;
-  mutable std::vector<std::pair<const DirectConvKernel*, std::unique_ptr<DirectConvPacked>>> direct;
-
-  const DirectConvPacked* direct_for(const DirectConvKernel& kernel) const {
-    std::lock_guard<std::mutex> lock(mutex);
-    for (const auto& d : direct) {
-      if (d.first == &kernel) return d.second.get();
-    }
-    const DirectConvWeights weights = {w.data(),
-                                       out_c,
-                                       kh,
-                                       kw,
-                                       in_c,
-                                       sh,
-                                       sw,
-                                       w_zero_point.data(),
-                                       w_zero_point.size(),
-                                       x_zero_point,
-                                       bias.empty() ? nullptr : bias.data()};
-    auto packed = std::make_unique<DirectConvPacked>();
-    if (!kernel.prepare(weights, packed.get())) packed.reset();
-    direct.emplace_back(&kernel, std::move(packed));
-    return direct.back().second.get();
-  }
+  std::unique_ptr<DirectCache> direct;
 
   bool run_direct(const uint8_t* x, const ConvGeometry& g, const OutputStage* stage,
                   void* out) const {
-    const DirectConvKernel* kernel = active_kernels().direct_conv;
-    if (kernel == nullptr) return false;
-    const DirectConvPacked* packed = direct_for(*kernel);
-    if (packed == nullptr) return false;
-    const Requantization* rq = stage != nullptr ? &stage->requant() : nullptr;
-    const ChannelParams* tables = stage != nullptr ? &stage->tables().tables.params() : nullptr;
-    // The kernel may read per-channel entries up to its padded channel count.
-    if (tables != nullptr && tables->period != 1 && tables->period < packed->channels) {
-      return false;
-    }
-    DirectConvJob job;
-    job.x = x;
-    job.x_bytes = g.batch * g.in_h * g.in_w * in_c;
-    job.g = g;
-    job.in_c = in_c;
-    job.kh = kh;
-    job.kw = kw;
-    job.sh = sh;
-    job.sw = sw;
-    job.x_zero_point = x_zero_point;
-    job.packed = packed;
-    job.out_c = out_c;
-    job.requant = tables;
-    job.zero_point = rq ? rq->zero_point : 0;
-    job.qmin = rq ? rq->qmin : 0;
-    job.qmax = rq ? rq->qmax : 255;
-    job.out = out;
-    job.out_stride = out_stride_of(g, out_c);
-    // Tasks of whole output rows (kernels tile along a row), about 256
-    // pixels each, and fewer rows while there are under 4 tasks per thread.
-    const size_t pixels = g.batch * g.out_h * g.out_w, rows = g.batch * g.out_h;
-    const size_t work = pixels * out_c * kh * kw * in_c;
-    const size_t threads = static_cast<size_t>(threads_for(work));
-    size_t task_rows = std::max<size_t>(1, 256 / std::max<size_t>(g.out_w, 1));
-    while (task_rows > 1 && (rows + task_rows - 1) / task_rows < 4 * threads) task_rows /= 2;
-    DirectTasks tasks = {kernel, &job, pixels, std::max<size_t>(1, task_rows * g.out_w)};
-    parallel_for((pixels + tasks.per_task - 1) / tasks.per_task, direct_task, &tasks, work);
-    return true;
+    return direct->run(active_kernels().direct_conv, x, g, stage, out, g.batch * g.out_h, g.out_w);
   }
 
   void run(const uint8_t* x, const ConvGeometry& g, const OutputStage* stage, void* out) const {
@@ -262,10 +284,9 @@ Conv2d::Conv2d(const uint8_t* w, size_t out_c, size_t kh, size_t kw, size_t in_c
     for (size_t i = 0; i < k; ++i) b[i * out_c + o] = w[o * k + i];
   c.gemm = std::make_unique<Gemm>(b.data(), k, out_c, out_c, w_zero_point, w_zero_point_count,
                                   x_zero_point, bias);
-  c.w.assign(w, w + out_c * k);
-  c.w_zero_point.assign(w_zero_point, w_zero_point + w_zero_point_count);
-  if (bias != nullptr) c.bias.assign(bias, bias + out_c);
-  if (const DirectConvKernel* direct = active_kernels().direct_conv) c.direct_for(*direct);
+  c.direct =
+      std::make_unique<DirectCache>(c, w, w_zero_point, w_zero_point_count, x_zero_point, bias);
+  if (const DirectConvKernel* direct = active_kernels().direct_conv) c.direct->get(*direct);
 }
 
 Conv2d::~Conv2d() = default;
@@ -399,6 +420,7 @@ struct ConvTranspose2d::Impl : KernelShape {
   bool tiled;                 // stride == kernel: no overlap, bias folded into the GEMM
   std::vector<int32_t> bias;  // [out_c], for the overlapping case (empty: none)
   std::unique_ptr<Gemm> gemm;
+  std::unique_ptr<DirectCache> direct;  // tiled only
 
   DeconvShape shape(const ConvGeometry& g) const { return {{*this}, g}; }
 
@@ -406,6 +428,10 @@ struct ConvTranspose2d::Impl : KernelShape {
   // repeated for every tap (OutputStage: column i uses channel i % count).
   void run_tiled(const uint8_t* x, const ConvGeometry& g, const OutputStage* stage,
                  void* out) const {
+    // A path's direct kernel writes each input pixel's patch in place.
+    if (direct->run(active_kernels().direct_deconv, x, g, stage, out, g.batch * g.in_h, g.in_w)) {
+      return;
+    }
     PatchScatter scatter = {shape(g), out, stage ? sizeof(uint8_t) : sizeof(int32_t)};
     GemmBlockSink sink = {scatter_patches, &scatter};
     GemmCall call;
@@ -501,6 +527,11 @@ ConvTranspose2d::ConvTranspose2d(const uint8_t* w, size_t out_c, size_t kh, size
   }
   c.gemm = std::make_unique<Gemm>(b.data(), in_c, n, n, zp.data(), n, x_zero_point,
                                   column_bias.empty() ? nullptr : column_bias.data());
+  if (c.tiled) {
+    c.direct =
+        std::make_unique<DirectCache>(c, w, w_zero_point, w_zero_point_count, x_zero_point, bias);
+    if (const DirectConvKernel* direct = active_kernels().direct_deconv) c.direct->get(*direct);
+  }
 }
 
 ConvTranspose2d::~ConvTranspose2d() = default;

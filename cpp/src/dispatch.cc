@@ -166,6 +166,7 @@ void inherit(Registered* r, const Registered& parent) {
   if (t.mulquant_s32 == nullptr) t.mulquant_s32 = p.mulquant_s32;
   if (t.quantize_f32 == nullptr) t.quantize_f32 = p.quantize_f32;
   if (t.direct_conv == nullptr) t.direct_conv = p.direct_conv;
+  if (t.direct_deconv == nullptr) t.direct_deconv = p.direct_deconv;
   // A narrow kernel belongs with its path's default one: inherit it only
   // together with the GEMM kernel.
   if (t.gemm == nullptr) {

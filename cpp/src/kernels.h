@@ -67,8 +67,8 @@ struct GemmKernel;        // gemm.h
 struct DirectConvKernel;  // conv_direct.h
 
 // One path's kernels. An entry a path leaves null is filled from the path
-// it inherits from (paths.h); after that only direct_conv may be null (the
-// convolution then takes the GEMM route).
+// it inherits from (paths.h); after that only direct_conv, gemm_narrow and direct_deconv may be
+// null (the convolution then takes the GEMM route).
 struct KernelTable {
   RequantU8Fn requant_u8 = nullptr;
   MulQuantS32Fn mulquant_s32 = nullptr;
@@ -78,6 +78,10 @@ struct KernelTable {
   // Optional: taken for N <= its nr, where the default kernel's wider panels
   // would mostly multiply padding (same B flip and K layout rules).
   const GemmKernel* gemm_narrow = nullptr;
+  // Optional: transposed convolutions with stride == kernel (no overlap),
+  // run over input pixels [begin, end) and writing each one's kh x kw patch
+  // of the output (conv_direct.h).
+  const DirectConvKernel* direct_deconv = nullptr;
 };
 
 // The GEMM kernel a table uses for n output columns.

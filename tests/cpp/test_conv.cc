@@ -3,6 +3,7 @@
 // bit for bit, with int32 and fused uint8 output and output canaries. They
 // exercise the GEMM's gather (im2col) and scatter hooks on the NEON paths
 // too, under qemu.
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -135,8 +136,7 @@ void test_conv(const ConvCase& c, const Data& d) {
 
 void test_conv(const ConvCase& c, uint32_t seed) { test_conv(c, make_data(c, seed)); }
 
-void test_deconv(const ConvCase& c, uint32_t seed) {
-  const Data d = make_data(c, seed);
+void test_deconv(const ConvCase& c, const Data& d) {
   const size_t full_h = (c.in_h - 1) * c.sh + c.kh, full_w = (c.in_w - 1) * c.sw + c.kw;
   std::vector<int64_t> full(c.batch * full_h * full_w * c.out_c, 0);
   for (size_t b = 0; b < c.batch; ++b)
@@ -163,6 +163,8 @@ void test_deconv(const ConvCase& c, uint32_t seed) {
               d.bias[o];
   check<lowp::ConvTranspose2d>(c, d, sums, out_h, out_w, "transposed conv");
 }
+
+void test_deconv(const ConvCase& c, uint32_t seed) { test_deconv(c, make_data(c, seed)); }
 
 // batch, in_h, in_w, in_c, out_c, kh, kw, sh, sw, top, bottom, left, right, per-channel, requant
 const ConvCase kConvCases[] = {
@@ -254,6 +256,52 @@ LOWP_TEST(conv_narrow_channels_match_definition) {
 LOWP_TEST(conv_transpose_matches_definition) {
   uint32_t seed = 100;
   for (const ConvCase& c : kDeconvCases) test_deconv(c, seed++);
+}
+
+// Transposed convolutions with stride == kernel (a direct kernel where a
+// path has one: each input pixel's patch written in place): input and
+// output channels 1 to 70 and beyond, 2x2 stride 2 mostly, other tiled
+// kernels (1x1, 3x3 stride 3, 1x2 stride 1x2) and overlapping ones the
+// kernel must decline (2x2 stride 1, 3x3 stride 2), crops on every side,
+// batches, images narrower and wider than a tile; weight zero points per
+// tensor or per channel, all 128 or not, input zero points 0, 255 or any;
+// int32 and requantized output (each also with a pixel stride, in check).
+LOWP_TEST(conv_transpose_tiled_match_definition) {
+  const size_t in_cs[] = {1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 70, 129};
+  const size_t out_cs[] = {1, 2, 3, 8, 15, 16, 17, 31, 32, 33, 47, 48, 64, 65, 70, 5};
+  std::mt19937 rng(23);
+  size_t next_out = 0;
+  uint32_t seed = 3000;
+  for (size_t in_c : in_cs) {
+    for (int rep = 0; rep < 3; ++rep, ++seed) {
+      ConvCase c;
+      c.in_c = in_c;
+      c.out_c = out_cs[next_out++ % (sizeof(out_cs) / sizeof(out_cs[0]))];
+      c.batch = rng() % 4 == 0 ? 2 : 1;
+      const int shape = static_cast<int>(rng() % 10);
+      c.kh = c.kw = c.sh = c.sw = 2;  // shapes 0..5
+      if (shape == 6) c.kh = c.kw = c.sh = c.sw = 1;
+      if (shape == 7) c.kh = c.sh = 3, c.kw = c.sw = 3;
+      if (shape == 8) c.kh = c.sh = 1, c.kw = c.sw = 2;
+      if (shape == 9) c.sh = c.sw = rep == 0 ? 1 : 2, c.kh = c.kw = rep == 0 ? 2 : 3;
+      c.in_h = 1 + rng() % 5;
+      c.in_w = 1 + rng() % 30;
+      const size_t full_h = (c.in_h - 1) * c.sh + c.kh, full_w = (c.in_w - 1) * c.sw + c.kw;
+      const bool crop = rng() % 2 == 0;
+      c.pad_top = crop ? rng() % std::min(c.kh, full_h) : 0;
+      c.pad_left = crop ? rng() % std::min(c.kw, full_w) : 0;
+      c.pad_bottom = crop && full_h - c.pad_top > 1 ? rng() % 2 : 0;
+      c.pad_right = crop && full_w - c.pad_left > 1 ? rng() % 2 : 0;
+      c.per_channel = rng() % 3 != 0;
+      c.requant = rep != 1;
+      Data d = make_data(c, seed);
+      const int mode = static_cast<int>(seed % 3);
+      for (auto& v : d.wzp) v = mode == 0 ? 128 : static_cast<int32_t>(rng() % 256);
+      if (mode == 2 && d.wzp.size() > 1) d.wzp[0] = 128;  // 128 next to others
+      d.xzp = rep == 0 ? 0 : rep == 1 ? 255 : static_cast<int32_t>(rng() % 256);
+      test_deconv(c, d);
+    }
+  }
 }
 
 LOWP_TEST(conv_threads_agree) {

@@ -12,6 +12,9 @@ namespace LOWP_ISA_NS {
 const GemmKernel& avx512_vnni_gemm_kernel();               // gemm_avx512_vnni.cc
 const GemmKernel& avx512_vnni_gemm_narrow_kernel();        // the same, N <= 16
 const DirectConvKernel& avx512_vnni_direct_conv_kernel();  // conv_avx512_vnni.cc
+// deconv_avx512_vnni.cc: transposed convolutions with stride == kernel, run
+// over input pixels.
+const DirectConvKernel& avx512_vnni_direct_deconv_kernel();
 
 // conv_narrow_avx512_vnni.cc: the direct kernel for few channels, to which
 // the path's direct-conv entry hands shapes its kernel-row kernel does not

@@ -16,7 +16,7 @@ const PathEntry& path_entry_avx512_vnni() {
       "avx2",
       {requant_q31_u8_64x_avx512, mulquant_q31_s32_16x_avx512, quantize_f32_u8_64x_avx512,
        &avx512_vnni_gemm_kernel(), &avx512_vnni_direct_conv_kernel(),
-       &avx512_vnni_gemm_narrow_kernel()}};
+       &avx512_vnni_gemm_narrow_kernel(), &avx512_vnni_direct_deconv_kernel()}};
   return entry;
 }
 
