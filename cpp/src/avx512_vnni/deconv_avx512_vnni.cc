@@ -242,6 +242,20 @@ void tile(const DirectConvJob& j, const uint8_t* in, const TileOut& t, size_t v0
         _mm512_store_si512(tmp, bytes);
         copy_bytes(dst, tmp, limit);
       }
+    } else if (!contiguous && out_c % 16 == 0 && ox0 >= 0 &&
+               static_cast<size_t>(ox0) + j.kw <= g.out_w) {
+      // A pixel stride (the output is a channel slice of a concatenation):
+      // each 16 columns are 16 channels of one output pixel.
+      uint8_t* base =
+          static_cast<uint8_t*>(j.out) + (row_pixel + static_cast<size_t>(ox0)) * stride;
+      const auto at = [&](size_t k) {
+        const size_t c = 16 * (v0 + k);
+        return reinterpret_cast<__m128i*>(base + (c / out_c) * stride + c % out_c);
+      };
+      _mm_storeu_si128(at(0), _mm512_castsi512_si128(bytes));
+      if (limit > 16) _mm_storeu_si128(at(1), _mm512_extracti32x4_epi32(bytes, 1));
+      if (limit > 32) _mm_storeu_si128(at(2), _mm512_extracti32x4_epi32(bytes, 2));
+      if (limit > 48) _mm_storeu_si128(at(3), _mm512_extracti32x4_epi32(bytes, 3));
     } else {
       alignas(64) uint8_t tmp[64];
       _mm512_store_si512(tmp, bytes);
