@@ -52,6 +52,7 @@ namespace LOWP_ISA_NS {
 namespace {
 
 using avx512::MulQuantLanes16;
+using avx512::requant16;
 
 constexpr size_t kMaxRow = 16;    // bytes of one kernel row (one 16-byte load)
 constexpr size_t kMaxPairs = 64;  // kh * ceil(row / 2), as the AVX2 kernel
@@ -99,18 +100,6 @@ bool prepare_direct_avx512vnni(const DirectConvWeights& w, DirectConvPacked* out
   std::memcpy(out->data.data() + vectors * taps * 64, c.data(), c.size() * sizeof(int32_t));
   out->flags = std::all_of(c.begin(), c.end(), [](int32_t v) { return v == 0; }) ? kNoSums : 0;
   return true;
-}
-
-inline MulQuantLanes16 lanes_at(const ChannelParams& ch, size_t c) {
-  if (ch.period == 1) return avx512::broadcast_lanes16(ch.multiplier[0], ch.shift[0]);
-  return avx512::load_lanes16(ch, c);
-}
-
-inline __m512i requant16(__m512i v, const ChannelParams& ch, const MulQuantLanes16& l) {
-  if (ch.any_left) {
-    return ch.any_right ? avx512::mulquant<true, true>(v, l) : avx512::mulquant<true, false>(v, l);
-  }
-  return ch.any_right ? avx512::mulquant<false, true>(v, l) : avx512::mulquant<false, false>(v, l);
 }
 
 // The pixels of one block: pixel p's kernel rows in the buffer layout at
@@ -202,7 +191,7 @@ void block_chunk(const DirectConvJob& j, const Block<P>& b, size_t p0, size_t co
   const ChannelParams& ch = *j.requant;
   MulQuantLanes16 lanes[G];
 #pragma GCC unroll 4
-  for (size_t g = 0; g < G; ++g) lanes[g] = lanes_at(ch, ch0 + 16 * g);
+  for (size_t g = 0; g < G; ++g) lanes[g] = avx512::lanes16_at(ch, ch0 + 16 * g);
   const avx512::OutputClamp16 clamp(j.zero_point, j.qmin, j.qmax);
 #pragma GCC unroll 16
   for (size_t p = 0; p < P; ++p) {

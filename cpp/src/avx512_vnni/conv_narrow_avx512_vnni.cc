@@ -61,6 +61,7 @@ namespace LOWP_ISA_NS {
 namespace {
 
 using avx512::MulQuantLanes16;
+using avx512::requant16;
 
 constexpr size_t kMaxVectors = 4;  // out_c <= 64
 constexpr size_t kMaxInC = 64;
@@ -88,18 +89,6 @@ struct Layout {
 Layout layout_of(size_t kw, size_t in_c, size_t out_c, bool sums) {
   const size_t vectors = (out_c + 15) / 16;
   return {(kw * in_c + 3) / 4, vectors, vectors + (sums ? 1 : 0)};
-}
-
-inline MulQuantLanes16 lanes_at(const ChannelParams& ch, size_t c) {
-  if (ch.period == 1) return avx512::broadcast_lanes16(ch.multiplier[0], ch.shift[0]);
-  return avx512::load_lanes16(ch, c);
-}
-
-inline __m512i requant16(__m512i v, const ChannelParams& ch, const MulQuantLanes16& l) {
-  if (ch.any_left) {
-    return ch.any_right ? avx512::mulquant<true, true>(v, l) : avx512::mulquant<true, false>(v, l);
-  }
-  return ch.any_right ? avx512::mulquant<false, true>(v, l) : avx512::mulquant<false, false>(v, l);
 }
 
 // Where a tile's input comes from: pixel p's kernel row ky starts at
@@ -186,7 +175,8 @@ void tile(const DirectConvJob& j, const TileInput& in, size_t pixel0, size_t cou
 #pragma GCC unroll 4
       for (size_t k = 0; k < 4; ++k) {
         const size_t at = std::min(i + 16 * k, P * 16 - 16);
-        v[k] = requant16(_mm512_load_si512(packed + at), ch, lanes_at(ch, (e0 + at) % out_c));
+        v[k] = requant16(_mm512_load_si512(packed + at), ch,
+                         avx512::lanes16_at(ch, (e0 + at) % out_c));
       }
       _mm512_store_si512(bytes + i, clamp(v[0], v[1], v[2], v[3]));
     }
@@ -218,7 +208,7 @@ void tile(const DirectConvJob& j, const TileInput& in, size_t pixel0, size_t cou
   const ChannelParams& ch = *j.requant;
   MulQuantLanes16 lanes[V];
 #pragma GCC unroll 4
-  for (size_t g = 0; g < V; ++g) lanes[g] = lanes_at(ch, 16 * g);
+  for (size_t g = 0; g < V; ++g) lanes[g] = avx512::lanes16_at(ch, 16 * g);
   const avx512::OutputClamp16 clamp(j.zero_point, j.qmin, j.qmax);
   uint8_t* out = static_cast<uint8_t*>(j.out) + pixel0 * stride;
   if (out_c == 16 && V == 1 && stride == 16) {

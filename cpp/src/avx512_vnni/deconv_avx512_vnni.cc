@@ -55,6 +55,7 @@ namespace LOWP_ISA_NS {
 namespace {
 
 using avx512::MulQuantLanes16;
+using avx512::requant16;
 
 constexpr uint32_t kNoSums = 1;  // DirectConvPacked::flags
 constexpr size_t kMaxInC = 256;  // a tile's copy at the end of the input fits the stack
@@ -69,18 +70,6 @@ inline int32_t load32(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, sizeof(v));
   return v;
-}
-
-inline MulQuantLanes16 lanes_at(const ChannelParams& ch, size_t c) {
-  if (ch.period == 1) return avx512::broadcast_lanes16(ch.multiplier[0], ch.shift[0]);
-  return avx512::load_lanes16(ch, c);
-}
-
-inline __m512i requant16(__m512i v, const ChannelParams& ch, const MulQuantLanes16& l) {
-  if (ch.any_left) {
-    return ch.any_right ? avx512::mulquant<true, true>(v, l) : avx512::mulquant<true, false>(v, l);
-  }
-  return ch.any_right ? avx512::mulquant<false, true>(v, l) : avx512::mulquant<false, false>(v, l);
 }
 
 // The packed layout's sizes for one shape.
@@ -218,7 +207,7 @@ void tile(const DirectConvJob& j, const uint8_t* in, const TileOut& t, size_t v0
   const size_t stage_column = t.ky * run + 16 * v0;
   MulQuantLanes16 lanes[G];
 #pragma GCC unroll 4
-  for (size_t k = 0; k < G; ++k) lanes[k] = lanes_at(ch, stage_column + 16 * k);
+  for (size_t k = 0; k < G; ++k) lanes[k] = avx512::lanes16_at(ch, stage_column + 16 * k);
   const avx512::OutputClamp16 clamp(j.zero_point, j.qmin, j.qmax);
 #pragma GCC unroll 16
   for (size_t p = 0; p < P; ++p) {

@@ -123,6 +123,19 @@ static inline __m512i mulquant(__m512i x, const MulQuantLanes16& p) {
   return x;
 }
 
+// Lanes for channels [c, c + 16), c an index into the tables as they are
+// (no wrap; period 1: broadcast). The direct convolutions' channels.
+static inline MulQuantLanes16 lanes16_at(const ChannelParams& ch, size_t c) {
+  if (ch.period == 1) return broadcast_lanes16(ch.multiplier[0], ch.shift[0]);
+  return load_lanes16(ch, c);
+}
+
+// mulquant with the shifts the tables hold (ch.any_left / ch.any_right).
+static inline __m512i requant16(__m512i v, const ChannelParams& ch, const MulQuantLanes16& l) {
+  if (ch.any_left) return ch.any_right ? mulquant<true, true>(v, l) : mulquant<true, false>(v, l);
+  return ch.any_right ? mulquant<false, true>(v, l) : mulquant<false, false>(v, l);
+}
+
 // Output stage: int32 lanes v -> bytes clamp(v + zero_point, qmin, qmax),
 // for 0 <= qmin <= qmax <= 255 and a zero point in [0, 255] (int16 range
 // suffices). Saturating to int16 (packs), adding the zero point with int16
