@@ -59,7 +59,6 @@ class Runtime:
         self._trace_plans: dict[tuple[tuple[int, ...], ...], tuple[Graph, Planned]] = {}
         self.inputs = [_info(i, graph.tensors[i]) for i in graph.inputs]
         self.outputs = [_info(i, graph.tensors[i]) for i in graph.outputs]
-        self._in_dtypes = [t.dtype for t in self.inputs]
 
     @property
     def arena_bytes(self) -> int:
@@ -135,26 +134,24 @@ class Runtime:
     # --- running -------------------------------------------------------------------------
 
     def _execute(
-        self,
-        arrays: list[np.ndarray],
-        seconds: np.ndarray | None = None,
-        trace: bool = False,
-    ) -> tuple[Graph, Planned, list[np.ndarray], np.ndarray | None]:
+        self, arrays: list[np.ndarray], *, timed: bool = False, trace: bool = False
+    ) -> tuple[Graph, Planned, list[np.ndarray], np.ndarray | None, np.ndarray | None]:
+        """One run: (graph, plan, outputs, the arena when tracing, each step's
+        seconds when timed)."""
         graph, planned = self._plan_for(arrays, trace)
         outs = [
             np.empty(graph.tensors[i].shape, graph.tensors[i].view_dtype) for i in graph.outputs
         ]
         arena = np.empty(planned.layout.arena_bytes, np.uint8) if trace else None
-        if seconds is not None and seconds.size != planned.plan.steps:
-            seconds = np.zeros(planned.plan.steps)
+        seconds = np.zeros(planned.plan.steps) if timed else None
         planned.plan.run(arrays, outs, seconds, arena)
-        return graph, planned, outs, arena
+        return graph, planned, outs, arena, seconds
 
     def run(self, *inputs: Any) -> Any:
         """One array per input (or one dict {input name: array}); returns a
         list with one array per output (a dict by output name for a dict)."""
         arrays = self._arrays(inputs)
-        _, _, outs, _ = self._execute(arrays)
+        _, _, outs, _, _ = self._execute(arrays)
         if len(inputs) == 1 and isinstance(inputs[0], Mapping):
             return {t.name: o for t, o in zip(self.outputs, outs)}
         return outs
@@ -168,9 +165,8 @@ class Runtime:
     def profile_nodes(self, *inputs: Any) -> tuple[list[np.ndarray], list[NodeTiming]]:
         """Runs once with native timers: (outputs, one timing per node)."""
         arrays = self._arrays(inputs)
-        _, planned = self._plan_for(arrays)
-        seconds = np.zeros(planned.plan.steps)
-        _, planned, outs, _ = self._execute(arrays, seconds)
+        _, planned, outs, _, seconds = self._execute(arrays, timed=True)
+        assert seconds is not None
         timings = [
             NodeTiming(pos, float(seconds[a:b].sum())) for pos, (a, b) in enumerate(planned.steps)
         ]
@@ -180,7 +176,7 @@ class Runtime:
         """Runs once keeping every tensor: {tensor id: array} for every node
         output (the caller's dtypes), for comparing layer by layer."""
         arrays = self._arrays(inputs)
-        graph, planned, _, arena = self._execute(arrays, trace=True)
+        graph, planned, _, arena, _ = self._execute(arrays, trace=True)
         assert arena is not None
         out: dict[int, np.ndarray] = {}
         for node in graph.nodes:

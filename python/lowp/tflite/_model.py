@@ -12,7 +12,7 @@ import numpy as np
 from lowp.graph import Graph as IntGraph
 from lowp.graph import GraphError, Runtime, Tensor, TensorInfo
 
-from ._ops import OPS, Op
+from ._ops import OPS, Op, _to_u8
 from ._schema import (
     Graph,
     ModelError,
@@ -33,14 +33,10 @@ class OpTiming:
     seconds: float
 
 
-def _to_u8(arr: np.ndarray) -> np.ndarray:
-    """Every int8 tensor is held in the uint8 domain while the graph runs,
-    quantized or not (its io_dtype maps it back at the graph's edges)."""
-    return arr.view(np.uint8) ^ np.uint8(0x80) if arr.dtype == np.int8 else arr
-
-
 def _tensor(t: TensorSpec) -> Tensor:
-    """A TFLite tensor as an integer-graph tensor (the uint8 domain)."""
+    """A TFLite tensor as an integer-graph tensor: every int8 tensor, quantized
+    or not, is held in the uint8 domain (its io_dtype maps it back at the
+    graph's edges)."""
     eight_bit = t.dtype in (np.int8, np.uint8)
     scale = zp = None
     if eight_bit and t.quantized and t.scale is not None and t.scale.size == 1:

@@ -25,6 +25,7 @@ import numpy as np
 
 import lowp
 from lowp.graph import Node
+from lowp.graph._plan import round_half_away
 
 from ._schema import Graph, ModelError, OpSpec, TensorSpec, UnsupportedOpError, scale_problem
 
@@ -35,18 +36,13 @@ _ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 
 _QTYPES = (np.dtype(np.uint8), np.dtype(np.int8))
 
 
-def _round_half_away(x: np.ndarray | float) -> Any:
-    """C's ``round``: halves go away from zero (NumPy's ``round`` goes to even)."""
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
-
-
 def requantize_double(acc: np.ndarray, real_multiplier, zero_point: int, qmin: int, qmax: int):
     """TFLite 2.21's reference FULLY_CONNECTED output stage: the int32
     accumulator times the real multiplier in double precision, rounded half
     away from zero, plus the zero point, clamped. ``real_multiplier`` is a
     float or one value per output channel (the last axis). Returns int32."""
     scaled = acc.astype(np.float64) * np.asarray(real_multiplier, dtype=np.float64)
-    out = _round_half_away(scaled) + zero_point
+    out = round_half_away(scaled) + zero_point
     return np.clip(out, qmin, qmax).astype(np.int32)
 
 
@@ -208,7 +204,7 @@ def _activation_range(name: str, out: TensorSpec) -> tuple[int, int]:
 
     def q(f: float) -> int:
         # zero_point + round(f / scale) with the division in float32, as TFLite
-        return zp + int(_round_half_away(float(np.float32(f) / scale)))
+        return zp + int(round_half_away(float(np.float32(f) / scale)))
 
     lo, hi = qmin, qmax
     if name in ("RELU", "RELU6"):
