@@ -3,6 +3,8 @@ lowp.reference, the bundled UNet, untrusted files, bad inputs, ``lowp run``."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -226,3 +228,20 @@ def test_cli_run_errors(tmp_path, capsys):
     good.write_bytes(tm.conv_model())
     assert main(["run", str(good), "--input", str(tmp_path / "x.npy")]) == 2
     assert "must have shape" in capsys.readouterr().err
+
+
+def test_vector_options_read_as_tuples():
+    """ReshapeOptions.new_shape is one field, a tuple (None when absent),
+    not its generated helpers NewShapeLength / AsNumpy / IsNone."""
+    import tflite_fuzz as fz
+    from lowp.tflite._schema import parse
+
+    graph = parse(fz.encode(fz.zoo("int8")))
+    (reshape,) = [op for op in graph.ops if op.name == "RESHAPE"]
+    assert reshape.options is not None
+    assert reshape.options.values == {"NewShape": (1, 288)}
+    assert reshape.options.NewShape() == (1, 288)
+    (conv,) = [op for op in graph.ops if op.name == "CONV_2D"]
+    assert conv.options is not None and conv.options != reshape.options
+    assert conv.options == copy.deepcopy(conv.options)
+    assert repr(conv.options).startswith("Options('Conv2DOptions', {'Padding': ")

@@ -9,6 +9,7 @@ never touch the flatbuffer again.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ __all__ = [
     "Graph",
     "ModelError",
     "OpSpec",
+    "Options",
     "TensorSpec",
     "UnsupportedOpError",
     "check_memory_limit",
@@ -147,19 +149,34 @@ class Graph:
 
 
 class Options:
-    """An operator's options read out of the flatbuffer at parse time (so a
-    malformed table fails here): ``opt.Padding()`` as on the schema class.
-    ``owner`` names the operator in errors."""
+    """An operator's options: one value per field of its BuiltinOptions table,
+    read out of the flatbuffer at parse time (so a malformed table fails
+    here), and read as on the schema class: ``opt.Padding()``. A vector field
+    is a tuple of its values, or None when the table has none. ``owner``
+    names the operator in errors."""
 
     def __init__(self, kind: str, table: Any, owner: str = "operator"):
         self.kind = kind
         self.owner = owner
         self.values: dict[str, Any] = {}
-        for name, attr in vars(type(table)).items():
-            if name[:1].isupper() and name != "Init" and callable(attr):
-                code = getattr(attr, "__code__", None)
-                if code is not None and code.co_argcount == 1:  # a scalar field
-                    self.values[name] = getattr(table, name)()
+        scalars, vectors = option_fields(kind)
+        for name in scalars:
+            self.values[name] = getattr(table, name)()
+        for name in vectors:
+            if getattr(table, name + "IsNone")():
+                self.values[name] = None
+            else:
+                self.values[name] = tuple(getattr(table, name + "AsNumpy")().tolist())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Options):
+            return NotImplemented
+        return self.kind == other.kind and self.values == other.values
+
+    __hash__ = None  # type: ignore[assignment]  # mutable values
+
+    def __repr__(self) -> str:
+        return f"Options({self.kind!r}, {self.values!r})"
 
     def __getattr__(self, name: str) -> Any:
         values = self.__dict__.get("values", {})
@@ -172,6 +189,27 @@ class Options:
             raise AttributeError(name)
         value = values[name]
         return lambda: value
+
+
+@functools.cache
+def option_fields(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The scalar and the vector fields of an options table, by the
+    generated class's accessor name (``Padding``; ``NewShape``, whose ``NewShapeLength``,
+    ``NewShapeAsNumpy`` and ``NewShapeIsNone`` are its helpers, not fields).
+    Vectors of tables, which no options lowp reads have, are left out."""
+    members = vars(_options_class(kind))
+
+    def arity(attr: Any) -> int:
+        code = getattr(attr, "__code__", None)  # classmethods (GetRootAs) have none
+        return code.co_argcount if code is not None else -1
+
+    indexed = [n for n, a in members.items() if arity(a) == 2 and n + "Length" in members]
+    helpers = {n + s for n in indexed for s in ("Length", "AsNumpy", "IsNone")}
+    vectors = tuple(n for n in indexed if n + "AsNumpy" in members)
+    scalars = tuple(
+        n for n, a in members.items() if n[:1].isupper() and arity(a) == 1 and n not in helpers
+    )
+    return scalars, vectors
 
 
 def _builtin_names() -> dict[int, str]:
