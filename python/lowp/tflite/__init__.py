@@ -14,6 +14,11 @@ The file is untrusted: a malformed or inconsistent one is a :class:`ModelError`
 (a ValueError) at load time, naming the tensor or operator. ``load(model,
 memory_limit=...)`` bounds the bytes any one tensor may declare
 (:data:`DEFAULT_MEMORY_LIMIT`, 2 GiB, by default).
+
+``lowp.tflite.save(graph, path)`` (and ``serialize(graph)``, the bytes)
+writes a parsed or Python-built graph (``lowp.tflite._schema.Graph``) back
+as a .tflite file that TensorFlow Lite runs and ``load`` reads back as the
+same graph.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 from ._model import Model, OpTiming, TensorInfo, load
 from ._ops import OPS, requantize_double
 from ._schema import DEFAULT_MEMORY_LIMIT, ModelError, UnsupportedOpError
+from ._write import save, serialize
 
 __all__ = [
     "DEFAULT_MEMORY_LIMIT",
@@ -35,6 +41,8 @@ __all__ = [
     "bundled_model",
     "load",
     "requantize_double",
+    "save",
+    "serialize",
 ]
 
 #: TFLite builtin operators lowp runs

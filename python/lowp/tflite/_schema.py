@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,7 +154,8 @@ class Options:
     read out of the flatbuffer at parse time (so a malformed table fails
     here), and read as on the schema class: ``opt.Padding()``. A vector field
     is a tuple of its values, or None when the table has none. ``owner``
-    names the operator in errors."""
+    names the operator in errors. :meth:`make` builds options from values,
+    for a graph made in Python."""
 
     def __init__(self, kind: str, table: Any, owner: str = "operator"):
         self.kind = kind
@@ -167,6 +169,46 @@ class Options:
                 self.values[name] = None
             else:
                 self.values[name] = tuple(getattr(table, name + "AsNumpy")().tolist())
+
+    @classmethod
+    def make(cls, kind: str, values: Mapping[str, Any], owner: str = "operator") -> Options:
+        """Options of the table ``kind`` (a BuiltinOptions name such as
+        ``"Conv2DOptions"``) holding ``values`` by field name, e.g.
+        ``Options.make("Pool2DOptions", {"FilterWidth": 2, "FilterHeight": 2,
+        "StrideW": 2, "StrideH": 2, "Padding": 1})``; a field not given holds
+        the schema's default (what a file without it reads as). The values
+        are written into a table and read back, so they are exactly what a
+        .tflite file holds: an unknown kind or field, or a value its field
+        cannot hold (300 in an int8 field, 1.5 in an int one), is a ValueError
+        naming ``owner`` and the field."""
+        from ._write import options_table  # the writer's table encoder
+
+        if kind not in _options_names().values():
+            raise ValueError(f"{owner}: {kind!r} is not a TFLite BuiltinOptions table")
+        if not isinstance(values, Mapping):
+            raise TypeError(f"{owner}: values must be a mapping of field names, got "
+                            f"{type(values).__name__}")  # fmt: skip
+        scalars, vectors = option_fields(kind)
+        unknown = sorted(set(values) - set(scalars) - set(vectors), key=str)
+        if unknown:
+            raise ValueError(
+                f"{owner}: {kind} has no field {unknown[0]!r} (its fields: "
+                f"{', '.join(scalars + vectors) or 'none'})"
+            )
+        table = options_table(kind, values, owner)
+        made = cls(kind, table, owner)
+        for name, value in values.items():
+            got = made.values[name]
+            if isinstance(got, tuple):  # a vector field: any sequence of its values
+                same = np.ndim(value) == 1 and tuple(np.asarray(value).tolist()) == got
+            else:
+                same = bool(got == value)
+            if not same:
+                raise ValueError(
+                    f"{owner}: {kind} field {name} = {value!r} is not a value the field "
+                    f"holds (it would read back as {got!r})"
+                )
+        return made
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Options):
