@@ -19,6 +19,7 @@
 
 namespace py = pybind11;
 
+void bind_calib(py::module_& m);  // calib.cc
 void bind_graph(py::module_& m);  // graph.cc
 
 namespace {
@@ -366,4 +367,5 @@ PYBIND11_MODULE(_core, m) {
   bind_conv<lowp::Conv2d>(m, "Conv2d");
   bind_conv<lowp::ConvTranspose2d>(m, "ConvTranspose2d");
   bind_graph(m);
+  bind_calib(m);
 }

@@ -52,6 +52,9 @@ def quantize_f32(
     qmax: int,
     out: npt.NDArray[np.uint8] | npt.NDArray[np.int8],
 ) -> bool: ...
+def histogram_f32(
+    x: npt.NDArray[np.float32], inv_width: float, first_bin: int, counts: npt.NDArray[np.int64]
+) -> int: ...
 
 class OutputStage:
     """A fused output stage prepared once by an operator's prepare(); only
