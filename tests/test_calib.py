@@ -141,6 +141,51 @@ def test_numpy_accumulation_gives_the_same_observer(monkeypatch):
     assert native.candidates() == numpy.candidates()
 
 
+# --- the vectorized searches against their definitions ---------------------------
+
+
+def kl_by_definition(g: np.ndarray, start: int, stop: int, levels: int) -> float:
+    """TensorRT's KL(P || Q) for one window, built bin by bin."""
+    n = stop - start
+    raw = g[start:stop].astype(np.float64)
+    p = raw.copy()
+    p[0] += g[:start].sum()  # the outliers fold into the end bins
+    p[-1] += g[stop:].sum()
+    group = np.arange(n) * levels // n
+    q = np.zeros(n)
+    for k in range(levels):
+        members = group == k
+        nonzero = members & (raw > 0)
+        if nonzero.any():
+            q[nonzero] = raw[members].sum() / nonzero.sum()
+    q[q == 0] = _calib._KL_EPS
+    p, q = p / p.sum(), q / q.sum()
+    used = p > 0
+    return float(np.sum(p[used] * np.log(p[used] / q[used])))
+
+
+def test_entropy_search_matches_the_definition():
+    rng = np.random.default_rng(11)
+    for levels in (2, 8, 16):
+        g = rng.poisson(rng.uniform(0, 30, 90)).astype(np.float64)
+        g[rng.random(90) < 0.3] = 0  # empty bins, also at window ends
+        g[[0, 45, 89]] = 0
+        start = rng.integers(0, 40, 60)
+        stop = np.minimum(start + levels + rng.integers(0, 50, 60), 90)
+        start[:3], stop[:3] = (0, 45, 3), (90, 90, 3 + levels)
+        got = _calib._kl_windows(g, start, stop, levels)
+        want = [kl_by_definition(g, s, e, levels) for s, e in zip(start, stop)]
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_clipping_errors_match_the_definition():
+    rng = np.random.default_rng(12)
+    h = rng.poisson(5.0, 40).astype(np.float64)
+    centers = np.arange(40) + 0.5
+    want = [np.sum(h[:t] * ((t - centers[:t]) ** 2 + 1 / 12)) for t in range(41)]
+    np.testing.assert_allclose(_calib._clip_errors(h), want, rtol=1e-12)
+
+
 # --- the methods ----------------------------------------------------------------
 
 
