@@ -122,12 +122,16 @@ class Graph:
                     f"got shape {tuple(shape)}"
                 )
             tensors[i] = replace(old, shape=tuple(int(d) for d in shape))
+        nodes = []
         for node in self.nodes:
             ins = [tensors[i] for i in node.inputs]
             new = _infer(node, ins, [tensors[i] for i in node.outputs])
             for i, shape in zip(node.outputs, new):
                 tensors[i] = replace(tensors[i], shape=shape)
-        out = Graph(tensors, self.nodes, list(self.inputs), list(self.outputs))
+            if node.op == "reshape":  # its batch rule is relative to the sizes it was made for
+                node = replace(node, attrs={**node.attrs, "source_size": ins[0].size})
+            nodes.append(node)
+        out = Graph(tensors, nodes, list(self.inputs), list(self.outputs))
         check(out)
         return out
 
