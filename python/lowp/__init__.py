@@ -29,6 +29,18 @@ from .quant import QParams, QuantError, choose_qparams, dequantize, quant_error,
 
 __version__ = "0.1.0"
 
+_QUANTIZER = ("QuantizedModel", "UnsupportedModelError", "quantize_model")
+
+
+def __getattr__(name: str):
+    # the quantizer loads on first use: ``import lowp`` stays light
+    if name in _QUANTIZER:
+        from . import quantizer
+
+        return getattr(quantizer, name)
+    raise AttributeError(f"module 'lowp' has no attribute {name!r}")
+
+
 __all__ = [
     "MAX_THREADS",
     "Conv2d",
@@ -36,7 +48,9 @@ __all__ = [
     "Linear",
     "QParams",
     "QuantError",
+    "QuantizedModel",
     "Requant",
+    "UnsupportedModelError",
     "choose_qparams",
     "conv2d",
     "conv_transpose2d",
@@ -48,6 +62,7 @@ __all__ = [
     "multiply_by_quantized_multiplier",
     "quant_error",
     "quantize",
+    "quantize_model",
     "quantize_multiplier",
     "rdivpot",
     "reference",
