@@ -1,4 +1,5 @@
-"""The ``lowp`` command line: ``lowp info``, ``lowp bench``, ``lowp run``."""
+"""The ``lowp`` command line: ``lowp info``, ``lowp bench``, ``lowp run``,
+``lowp quantize``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from . import _run
+from . import _quantize_cli, _run
 
 
 def _info(_: argparse.Namespace) -> int:
@@ -133,12 +134,17 @@ def _main(argv: list[str] | None) -> int:
         "run", help="run a .tflite model on lowp (default: the bundled UNet), time every op"
     )
     _run.add_arguments(run)
+    quantize = sub.add_parser(
+        "quantize",
+        help="quantize a float ONNX model on lowp's kernels: report, plot, .tflite / ONNX out",
+    )
+    _quantize_cli.add_arguments(quantize)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"info": _info, "bench": _bench, "run": _run.run}
+    handlers = {"info": _info, "bench": _bench, "run": _run.run, "quantize": _quantize_cli.run}
     return handlers[args.command](args)
 
 
