@@ -128,13 +128,9 @@ def blocks(name: str) -> dict[str, np.ndarray]:
     }
 
 
-def _crop(image: np.ndarray, rows: tuple[int, int], size: int, count: int, rng) -> np.ndarray:
-    """count size x size crops at uniform positions whose rows lie in
-    [rows[0], rows[1])."""
-    top, bottom = rows
-    ys = rng.integers(top, bottom - size + 1, count)
-    xs = rng.integers(0, image.shape[1] - size + 1, count)
-    out = np.empty((count, size, size), np.float32)
+def _gather(image: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int) -> np.ndarray:
+    """The size x size crops of image whose top-left corners are (ys, xs)."""
+    out = np.empty((len(ys), size, size), np.float32)
     for i, (y, x) in enumerate(zip(ys, xs)):
         out[i] = image[y : y + size, x : x + size]
     return out
@@ -153,19 +149,22 @@ def denoise_patches(
     _check_count(n, size)
     if not np.isfinite(sigma) or sigma < 0:
         raise ValueError(f"sigma must be a finite non-negative number, not {sigma!r}")
-    names = DENOISE_IMAGES[SPLITS[_split_index(split)]]
+    split_id = _split_index(split)
+    names = DENOISE_IMAGES[split]
     smallest = min(min(photo(name).shape) for name in names)
     if size > smallest:
         raise ValueError(
             f"size {size} exceeds the {split} split's smallest photograph ({smallest})"
         )
-    rng = np.random.default_rng((_TASK_DENOISE, _split_index(split), seed))
+    rng = np.random.default_rng((_TASK_DENOISE, split_id, seed))
     which = rng.integers(0, len(names), n)
     clean = np.empty((n, 1, size, size), np.float32)
     for k, name in enumerate(names):
         picked = np.flatnonzero(which == k)
-        image = photo(name)
-        clean[picked, 0] = _crop(image, (0, image.shape[0]), size, picked.size, rng)
+        height, width = photo(name).shape
+        ys = rng.integers(0, height - size + 1, picked.size)
+        xs = rng.integers(0, width - size + 1, picked.size)
+        clean[picked, 0] = _gather(photo(name), ys, xs, size)
     noise = rng.standard_normal(clean.shape, dtype=np.float32)
     noisy = clean + np.float32(sigma) * noise
     return noisy, clean
@@ -195,7 +194,5 @@ def photo_patches(
         which = owned[rng.integers(0, len(owned), picked.size)]
         ys = which[:, 0] * BLOCK + rng.integers(0, BLOCK - size + 1, picked.size)
         xs = which[:, 1] * BLOCK + rng.integers(0, BLOCK - size + 1, picked.size)
-        image = equalized(name)
-        for i, y, xx in zip(picked, ys, xs):
-            x[i, 0] = image[y : y + size, xx : xx + size]
+        x[picked, 0] = _gather(equalized(name), ys, xs, size)
     return x, labels
