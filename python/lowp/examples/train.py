@@ -32,7 +32,11 @@ from .models import build
 OPSET = 17
 
 
-def _cosine(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+def _one_cycle(
+    optimizer: torch.optim.Optimizer, steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """A tenth of the steps warming up to the optimizer's rate, then a cosine
+    down to nearly zero: short runs converge well with it."""
     return torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=optimizer.param_groups[0]["lr"], total_steps=steps, pct_start=0.1
     )
@@ -60,7 +64,7 @@ def train_denoiser(steps: int = 1200, batch: int = 32, patch: int = 48, seed: in
     data = torch.from_numpy(clean)
     model = build("denoise_unet").train()
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    schedule = _cosine(optimizer, steps)
+    schedule = _one_cycle(optimizer, steps)
     for step in range(steps):
         idx = torch.randint(0, data.shape[0], (batch,), generator=g)
         target = _flip(data[idx], g, rotate=True)
@@ -82,7 +86,7 @@ def train_classifier(steps: int = 1500, batch: int = 64, seed: int = 0) -> nn.Mo
     data, targets = torch.from_numpy(x), torch.from_numpy(labels)
     model = build("small_resnet").train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    schedule = _cosine(optimizer, steps)
+    schedule = _one_cycle(optimizer, steps)
     for step in range(steps):
         idx = torch.randint(0, data.shape[0], (batch,), generator=g)
         loss = nn.functional.cross_entropy(model(_flip(data[idx], g, rotate=False)), targets[idx])
