@@ -175,6 +175,34 @@ def _run_torch(torch, name: str, x: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", ex.NAMES)
+def test_models_use_only_quantizable_layers(torch, name):
+    """Traced, the networks hold only the layers and functions the quantizer
+    lowers (no nn.Identity, no in-place ReLU)."""
+    import operator
+
+    graph = torch.fx.symbolic_trace(ex.load_torch(name))
+    modules = {
+        type(graph.get_submodule(node.target)).__name__
+        for node in graph.graph.nodes
+        if node.op == "call_module"
+    }
+    functions = {node.target for node in graph.graph.nodes if node.op == "call_function"}
+    assert modules <= {
+        "Conv2d",
+        "ConvTranspose2d",
+        "BatchNorm2d",
+        "ReLU",
+        "MaxPool2d",
+        "AdaptiveAvgPool2d",
+        "Linear",
+    }
+    assert "Conv2d" in modules and "BatchNorm2d" in modules
+    assert functions <= {operator.add, torch.cat, torch.flatten}
+    relus = [m for m in graph.modules() if isinstance(m, torch.nn.ReLU)]
+    assert relus and not any(m.inplace for m in relus)
+
+
+@pytest.mark.parametrize("name", ex.NAMES)
 def test_onnx_matches_state_dict(torch, name):
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")

@@ -3,7 +3,8 @@
 Both are built only from layers that lowp's post-training quantizer lowers:
 Conv2d, ConvTranspose2d, Linear, BatchNorm2d (folded into the convolution
 before it), ReLU, MaxPool2d, AdaptiveAvgPool2d(1), channel concatenation,
-addition and flatten.
+addition and flatten. No in-place ReLU and no nn.Identity, so that a graph
+captured with torch.export or torch.fx holds nothing else either.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def _conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> list[
     return [
         nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
         nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
+        nn.ReLU(),
     ]
 
 
@@ -74,18 +75,19 @@ class BasicBlock(nn.Module):
             nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(out_channels),
         )
-        self.shortcut: nn.Module
+        # None rather than nn.Identity: a traced graph then holds only the
+        # listed layers, and the state dict is the same either way
+        self.shortcut: nn.Module | None = None
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(
                 nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(out_channels),
             )
-        else:
-            self.shortcut = nn.Identity()
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.body(x) + self.shortcut(x))
+        out = self.body(x)
+        return self.relu(out + (x if self.shortcut is None else self.shortcut(x)))
 
 
 class SmallResNet(nn.Module):
