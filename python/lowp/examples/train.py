@@ -150,7 +150,11 @@ def _check_onnx(name: str, model: nn.Module, path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lowp.examples.train", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m lowp.examples.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--only", choices=NAMES, action="append", help="train only this one")
     parser.add_argument("--out", type=Path, default=_DATA, help="folder to write the files to")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
