@@ -436,3 +436,18 @@ def test_bias_correction_removes_the_mean_error(net, data):
     assert sum(r.sqnr_isolated for r in rc.layers) > sum(r.sqnr_isolated for r in rp.layers)
     with pytest.raises(TypeError, match="bias_correction"):
         quantize_model(net, cal, bias_correction="yes", progress=False)
+
+
+def test_float_executors_agree(net, data):
+    from lowp.quantizer._float_torch import TorchExecutor
+    from lowp.quantizer._prepare import NumpyExecutor
+
+    cal, test = data
+    qm = quantize_model(net, cal, progress=False)
+    feed = {qm.input_names[0]: np.ascontiguousarray(test.transpose(0, 2, 3, 1))}
+    a = NumpyExecutor(qm.prepared).run(feed)
+    b = TorchExecutor(qm.prepared).run(feed)
+    assert a.keys() == b.keys() and len(a) == len(qm.prepared.nodes) + 1
+    for name in a:
+        assert a[name].shape == b[name].shape, name
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5, err_msg=name)

@@ -19,7 +19,7 @@ from lowp.quant import QParams
 from ._calib import METHODS, RangeObserver
 from ._eval import OneOp, input_qparams, qparams_of, sqnr
 from ._fgraph import FGraph
-from ._prepare import PGraph, prepare, run_float
+from ._prepare import PGraph, executor, prepare, run_float
 from ._report import Report, Sweep, make_report, make_sweep
 from ._tflite import Scheme, TensorQuant, build, clamp_problem, share_groups
 
@@ -141,7 +141,7 @@ class QuantizedModel:
         self.scheme = scheme
         self.method = method
         self.observers = observers
-        #: per tensor, the range each calibration method gave
+        #: per tensor, the range of each calibration method that was considered
         self.ranges = ranges
         desc = f"lowp {lowp.__version__} {scheme.name} {method}"
         self.tflite_graph, self._index = build(prepared, quant, scheme, desc)
@@ -387,11 +387,10 @@ class _Chooser:
         samples: dict[str, np.ndarray] | None,
     ):
         self.pg, self.scheme = pg, scheme
-        bits = scheme.activation_bits
-        self.ranges = {
-            name: obs.candidates(bits=bits, percentile=percentile)
-            for name, obs in observers.items()
-        }
+        self.observers, self.percentile = observers, percentile
+        #: per tensor, the range of each method asked for so far (computed on demand:
+        #: the entropy and mse searches are most of a calibration's own time)
+        self.ranges: dict[str, dict[str, tuple[float, float]]] = {n: {} for n in observers}
         self.clamps = {n.output: n.clamp for n in pg.nodes}
         self.producer = pg.producer()
         self.samples = samples
@@ -401,7 +400,12 @@ class _Chooser:
     range_scale = 1.0
 
     def method_range(self, name: str, method: str) -> tuple[float, float]:
-        lo, hi = self.ranges[name][method]
+        known = self.ranges[name]
+        if method not in known:
+            known[method] = self.observers[name].range(
+                method, bits=self.scheme.activation_bits, percentile=self.percentile
+            )
+        lo, hi = known[method]
         lo, hi = lo * self.range_scale, hi * self.range_scale
         c_lo, c_hi = self.clamps.get(name, (None, None))
         if c_lo is not None:
@@ -418,51 +422,52 @@ class _Chooser:
         qp = self.scheme.activation(lo, hi)
         return TensorQuant(float(qp.scale), int(qp.zero_point), lo, hi)
 
-    def error(self, group: list[str], trial: dict[str, TensorQuant]) -> float:
-        """Noise-to-signal of the group's tensors: the real integer output of
-        each one's producing op (inputs already chosen), or for an input or a
-        pass-through op the tensor's own quantization."""
-        assert self.floats is not None
-        total = 0.0
-        for n in group:
-            ref = self.floats[n]
-            p = self.producer.get(n)
-            if p is not None and p.op in _REQUANTIZING and all(i in trial for i in p.inputs):
-                got = OneOp(self.pg, p, trial, self.scheme)(self.floats)
-            else:
-                qp = qparams_of(trial[n], self.scheme)
-                got = lowp.dequantize(lowp.quantize(ref, qp), qp)
-            power = float(np.mean(np.square(ref, dtype=np.float64)))
-            noise = float(np.mean(np.square(ref - got, dtype=np.float64)))
-            total += noise / power if power > 0 else noise
-        return total
-
     def choose(
         self, method: str, shared: set[str]
     ) -> tuple[dict[str, TensorQuant], dict[str, str]]:
+        """Every tensor's quantization with ``method``'s ranges."""
         quant: dict[str, TensorQuant] = {}
         picked: dict[str, str] = {}
         for group in share_groups(self.pg, shared):
-            if method != "auto":
-                best_method = method
-                q = self.group_quant(group, method)
-            else:
-                best: tuple[float, str, TensorQuant] | None = None
-                for m in METHODS:
-                    cand = self.group_quant(group, m)
-                    err = self.error(group, {**quant, **{n: cand for n in group}})
-                    if best is None or err < best[0]:
-                        best = (err, m, cand)
-                assert best is not None
-                _, best_method, q = best
+            q = self.group_quant(group, method)
             for n in group:
                 quant[n] = q
-                picked[n] = best_method
+                picked[n] = method
+        self.check_clamps(quant)
+        return quant, picked
+
+    def check_clamps(self, quant: dict[str, TensorQuant]) -> None:
         for node in self.pg.nodes:
             problem = clamp_problem(node, quant[node.output])
             if problem:
                 raise node.unsupported(problem)
-        return quant, picked
+
+    def refine(
+        self, quant: dict[str, TensorQuant], picked: dict[str, str], shared: set[str]
+    ) -> tuple[dict[str, TensorQuant], dict[str, str], float]:
+        """The ``auto`` method: one pass over the tensors (groups sharing a
+        scale together) in graph order, each given the calibration method
+        whose range makes the real integer model's output closest to the
+        float one on the kept samples, the others as chosen so far."""
+        best = self.output_sqnr(quant)
+        quant, picked = dict(quant), dict(picked)
+        for group in share_groups(self.pg, shared):
+            current = picked[group[0]]
+            for m in METHODS:
+                if m == current:
+                    continue
+                cand = self.group_quant(group, m)
+                if cand == quant[group[0]]:
+                    continue
+                trial = {**quant, **{n: cand for n in group}}
+                if any(clamp_problem(n, trial[n.output]) for n in self.pg.nodes):
+                    continue
+                score = self.output_sqnr(trial)
+                if score > best:
+                    best, quant, current = score, trial, m
+                    for n in group:
+                        picked[n] = m
+        return quant, picked, best
 
     def output_sqnr(self, quant: dict[str, TensorQuant]) -> float:
         """The whole integer model's output SQNR (dB) on the kept samples
@@ -573,9 +578,11 @@ def quantize_model(
         yield first
         yield from batches
 
-    need_samples = method == "auto" or concat == "auto" or bias_correction
+    has_concat = any(n.op == "concat" for n in pg.nodes)
+    need_samples = method == "auto" or (concat == "auto" and has_concat) or bias_correction
     keep: dict[str, list[np.ndarray]] = {n: [] for n in pg.inputs} if need_samples else {}
     kept_count = 0
+    engine = executor(pg)
     for batch in _progress(all_batches(), progress):
         for name, x in zip(fg.inputs, batch):
             if tuple(x.shape[1:]) != tuple(shapes[name][1:]):
@@ -588,25 +595,29 @@ def quantize_model(
             for n in pg.inputs:
                 keep[n].append(feed[n])
             kept_count += next(iter(feed.values())).shape[0]
-        values = run_float(pg, feed)
+        values = engine.values(feed)
         for t in tensors:
             observers[t].update(values[t])
     kept = {n: np.concatenate(v)[:AUTO_SAMPLES] for n, v in keep.items()} if keep else None
     chooser = _Chooser(pg, observers, chosen_scheme, float(percentile), kept)
     concats = [n.output for n in pg.nodes if n.op == "concat"]
     shared = set(concats) if concat in ("shared", "auto") else set()
-    quant, picked = chooser.choose(method, shared)
+    # auto starts from minmax and refines tensor by tensor, after the concatenations
+    base = "minmax" if method == "auto" else method
+    quant, picked = chooser.choose(base, shared)
     choices: dict[str, dict[str, float]] = {}
-    if concat == "auto":
+    if concat == "auto" and concats:
         # per concatenation, the whole model's output SQNR either way; the better kept
         best = chooser.output_sqnr(quant)
         for c in concats:
             trial_shared = shared - {c}
-            trial_quant, trial_picked = chooser.choose(method, trial_shared)
+            trial_quant, trial_picked = chooser.choose(base, trial_shared)
             score = chooser.output_sqnr(trial_quant)
             choices[c] = {"shared": best, "requantize": score}
             if score > best:
                 shared, quant, picked, best = trial_shared, trial_quant, trial_picked, score
+    if method == "auto":
+        quant, picked, _ = chooser.refine(quant, picked, shared)
     if bias_correction:
         _correct_biases(chooser, quant)
     qm = QuantizedModel(pg, quant, chosen_scheme, method, observers, chooser.ranges)

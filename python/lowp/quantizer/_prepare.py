@@ -19,7 +19,7 @@ import numpy as np
 
 from ._fgraph import FGraph, FNode, UnsupportedModelError
 
-__all__ = ["PGraph", "PNode", "prepare", "run_float"]
+__all__ = ["NumpyExecutor", "PGraph", "PNode", "executor", "prepare", "run_float"]
 
 #: ops that can absorb a following ReLU / clamp (their output is requantized)
 _CLAMPABLE = ("conv2d", "conv_transpose2d", "linear", "add")
@@ -499,12 +499,16 @@ def _windows(x: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
 def conv2d_float(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, stride, padding, dtype: Any = np.float32
 ) -> np.ndarray:
+    """NHWC convolution as one matrix product over patches laid out
+    (KH, KW, C) with C innermost, the order of ``w`` [O, KH, KW, C]."""
     top, bottom, left, right = padding
     xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
-    _, kh, kw, _ = w.shape
-    win = _windows(xp, kh, kw, *stride)  # N OH OW C KH KW
-    y = np.tensordot(win, w, axes=((3, 4, 5), (3, 1, 2)))
-    return (y + b).astype(dtype, copy=False)
+    o, kh, kw, c = w.shape
+    win = _windows(xp, kh, kw, *stride).transpose(0, 1, 2, 4, 5, 3)  # N OH OW KH KW C
+    n, oh, ow = win.shape[:3]
+    cols = win.reshape(n * oh * ow, kh * kw * c)
+    y = cols @ w.reshape(o, -1).T.astype(cols.dtype, copy=False)
+    return (y.reshape(n, oh, ow, o) + b).astype(dtype, copy=False)
 
 
 def conv_transpose2d_float(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride, crop) -> np.ndarray:
@@ -564,10 +568,41 @@ def run_node_float(node: PNode, ins: list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(_apply_clamp(y, node.clamp), dtype=np.float32)
 
 
+class NumpyExecutor:
+    """The float executor without PyTorch."""
+
+    def __init__(self, pg: PGraph):
+        self.pg = pg
+
+    def run(self, inputs: dict[str, np.ndarray], keep: bool = True) -> dict[str, np.ndarray]:
+        return _run_numpy(self.pg, inputs, keep)
+
+    def values(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return _run_numpy(self.pg, inputs, True)
+
+
+def executor(pg: PGraph) -> Any:
+    """The fastest float executor at hand for ``pg``: PyTorch's kernels when
+    torch is installed (``LOWP_FLOAT=numpy`` forces NumPy), else NumPy."""
+    import os
+
+    from . import _float_torch
+
+    if os.environ.get("LOWP_FLOAT", "").lower() != "numpy" and _float_torch.available():
+        return _float_torch.TorchExecutor(pg)
+    return NumpyExecutor(pg)
+
+
 def run_float(
     pg: PGraph, inputs: dict[str, np.ndarray], keep: bool = True
 ) -> dict[str, np.ndarray]:
     """Every tensor of ``pg`` (``keep``) or its outputs, for NHWC float32 inputs."""
+    return executor(pg).run(inputs, keep)
+
+
+def _run_numpy(
+    pg: PGraph, inputs: dict[str, np.ndarray], keep: bool = True
+) -> dict[str, np.ndarray]:
     values = dict(inputs)
     last_use: dict[str, int] = {}
     for k, node in enumerate(pg.nodes):

@@ -16,7 +16,7 @@ import numpy as np
 import lowp
 
 from ._eval import OneOp, qparams_of, sqnr
-from ._prepare import conv2d_float, run_float
+from ._prepare import conv2d_float, executor
 
 if TYPE_CHECKING:
     from ._model import QuantizedModel
@@ -213,13 +213,14 @@ def make_report(qm: QuantizedModel, samples: Any, batch: int = 16) -> Report:
         acc[name][key] += value
 
     ones = {node.output: OneOp(pg, node, qm.quant, scheme) for node in pg.nodes}
+    engine = executor(pg)
     for start in range(0, n, batch):
         part = [np.asarray(a[start : start + batch], np.float32) for a in arrs]
         feed = {
             name: (p.transpose(0, 2, 3, 1) if p.ndim == 4 else p)
             for name, p in zip(qm.input_names, part)
         }
-        floats = run_float(pg, feed)
+        floats = engine.run(feed)
         ints = qm.trace(*part)
         for node in pg.nodes:
             ref = floats[node.output].astype(np.float64)
