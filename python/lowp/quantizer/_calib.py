@@ -110,6 +110,8 @@ _MSE_EXHAUSTIVE = 1 << 16
 _GRID = 257
 # Elements per piece of the vectorized entropy search.
 _KL_PIECE = 1 << 19
+#: windows the entropy search tries at first (then the neighbours of the best)
+_COARSE = 512
 _NUMPY_PIECE = 1 << 18
 _F32_MAX = float(np.finfo(np.float32).max)
 
@@ -288,6 +290,20 @@ def _kl_windows(g: np.ndarray, start: np.ndarray, stop: np.ndarray, levels: int)
         q_total = (cg[e] - cg[s]) + _KL_EPS * (n - (cz[e] - cz[s]))
         out[k0 : k0 + piece] = (plogp - plogq) / total - math.log(total) + np.log(q_total)
     return out
+
+
+def _coarse_to_fine(n: int, cost: Any) -> int:
+    """The index in ``range(n)`` where ``cost(indices)`` is least, searched on
+    every ``step``-th index and then around the best one: the KL divergence
+    of neighbouring windows differs little, and a search of every window of
+    a wide histogram costs thousands of rows of ``levels`` groups."""
+    step = max(1, n // _COARSE)
+    coarse = np.arange(0, n, step)
+    k = int(coarse[np.argmin(cost(coarse))])
+    if step == 1:
+        return k
+    fine = np.arange(max(0, k - step + 1), min(n, k + step))
+    return int(fine[np.argmin(cost(fine))])
 
 
 class RangeObserver:
@@ -562,8 +578,8 @@ class RangeObserver:
             if top < levels:  # the quantization is finer than the histogram
                 return self._clamped(-top * w, top * w, True)
             stop = np.arange(levels, top + 1)
-            kl = _kl_windows(g, np.zeros_like(stop), stop, levels)
-            best = int(stop[np.argmin(kl)]) * w
+            k = _coarse_to_fine(stop.size, lambda i: _kl_windows(g, 0 * stop[i], stop[i], levels))
+            best = int(stop[k]) * w
             return self._clamped(-best, best, True)
 
         levels = 2**bits
@@ -574,7 +590,7 @@ class RangeObserver:
         if not wide.any():  # the quantization is finer than the histogram
             return self._clamped((a0 - z) * w, (b0 - z) * w, False)
         start, stop = start[wide], stop[wide]
-        k = int(np.argmin(_kl_windows(h, start, stop, levels)))
+        k = _coarse_to_fine(start.size, lambda i: _kl_windows(h, start[i], stop[i], levels))
         return self._clamped((int(start[k]) - z) * w, (int(stop[k]) - z) * w, False)
 
     def __repr__(self) -> str:
