@@ -1,6 +1,7 @@
 """PyTorch front end: a ``torch.nn.Module`` captured with ``torch.export``
-(ATen operators, before decomposition) becomes a float graph. torch is
-imported here only."""
+(ATen operators, before decomposition) becomes a float graph; a model that
+torch.export cannot capture goes through ``torch.fx`` instead (``_fx``).
+torch is imported here only."""
 
 from __future__ import annotations
 
@@ -113,28 +114,30 @@ def _label(node: Any) -> str:
     return str(node.name)
 
 
+def conv_pads(padding: Any, w: np.ndarray, dilation: Any) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of a convolution's ``padding`` argument:
+    numbers, or 'valid' / 'same' (stride 1: PyTorch puts the odd pixel after)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        kh, kw = w.shape[2:]
+        dh, dw = _pair(dilation)
+        th, tw = dh * (kh - 1), dw * (kw - 1)
+        return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+    return _pads(padding)
+
+
 def _conv(c: _Capture, node: Any, a: dict[str, Any], transposed: bool) -> None:
     x = c.tensor(a["input"], node)
     w = c.const(a["weight"], "the weight", node)
     assert w is not None
     if w.ndim != 4:
         raise UnsupportedModelError(f"{_where(node)}: only 2-D convolutions are supported")
-    padding = a.get("padding", 0)
-    if isinstance(padding, str):
-        if padding == "valid":
-            pads = (0, 0, 0, 0)
-        else:  # 'same', stride 1: PyTorch puts the odd pixel after
-            kh, kw = w.shape[2:]
-            dh, dw = _pair(a.get("dilation", 1))
-            th, tw = dh * (kh - 1), dw * (kw - 1)
-            pads = (th // 2, th - th // 2, tw // 2, tw - tw // 2)
-    else:
-        pads = _pads(padding)
     attrs = {
         "w": w,
         "b": c.const(a.get("bias"), "the bias", node),
         "stride": _pair(a.get("stride", 1)),
-        "pads": pads,
+        "pads": conv_pads(a.get("padding", 0), w, a.get("dilation", 1)),
         "dilation": _pair(a.get("dilation", 1)),
         "groups": int(a.get("groups", 1)),
     }
@@ -307,30 +310,36 @@ def _handlers() -> dict[str, Callable[[_Capture, Any, dict[str, Any]], None]]:
     }
 
 
-def _export(model: Any, example: tuple[Any, ...]) -> Any:
-    import torch
-
-    try:
-        return torch.export.export(model, example)
-    except Exception as err:  # torch raises many kinds; the message says what failed
-        raise UnsupportedModelError(
-            f"torch.export could not capture the model ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''})"
-        ) from err
+def brief(err: BaseException) -> str:
+    """An exception in one line: its type and the first line of its message."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
 def from_torch(model: Any, example: list[np.ndarray]) -> FGraph:
     """The float graph of ``model`` (an ``nn.Module``) captured on ``example``
-    inputs (source layout, float32)."""
+    inputs (source layout, float32): with ``torch.export``, or where that
+    fails with ``torch.fx.symbolic_trace`` (DESIGN.md section 8). The model
+    is in eval mode while it is captured and gets its own mode back."""
     import torch
 
+    inputs = tuple(torch.from_numpy(np.ascontiguousarray(x)) for x in example)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            ep = _export(model, tuple(torch.from_numpy(np.ascontiguousarray(x)) for x in example))
+            try:
+                ep = torch.export.export(model, inputs)
+            except Exception as err:  # torch raises many kinds; the message says what failed
+                from ._fx import from_fx
+
+                return from_fx(model, inputs, brief(err))
     finally:
         model.train(was_training)
+    return _from_exported(ep, example)
+
+
+def _from_exported(ep: Any, example: list[np.ndarray]) -> FGraph:
     c = _Capture(ep)
     handlers = _handlers()
     for node in ep.graph.nodes:
