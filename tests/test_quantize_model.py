@@ -299,6 +299,35 @@ def test_unfusable_ops_are_refused(model, match):
         quantize_model(model().eval(), x, progress=False)
 
 
+def _export_off(*args, **kwargs):
+    raise RuntimeError("torch.export is switched off by this test")
+
+
+@pytest.mark.parametrize("route", ["export", "fx"])
+def test_a_model_in_training_is_captured_in_eval_and_given_its_modes_back(
+    net, data, route, monkeypatch
+):
+    cal, test = data
+    if route == "fx":
+        monkeypatch.setattr(torch.export, "export", _export_off)
+    m = Net()
+    m.load_state_dict(net.state_dict())
+    m.train()
+    m.up.eval()  # a layer frozen in eval inside a model in training
+    modes = {name: mod.training for name, mod in m.named_modules()}
+    qm = quantize_model(m, cal, progress=False)
+    assert {name: mod.training for name, mod in m.named_modules()} == modes
+    assert all(n.where.startswith("torch.fx") == (route == "fx") for n in qm.prepared.nodes)
+    # batch norm was folded with its running statistics, as in eval mode
+    for ours, ref in zip(qm.float_outputs(test), _torch_out(net, test)):
+        np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
+    # and a capture that fails gives the modes back too
+    bad = Sigmoid().train()
+    with pytest.raises(UnsupportedModelError, match="sigmoid"):
+        quantize_model(bad, cal, progress=False)
+    assert bad.training and bad.c.training
+
+
 @pytest.mark.parametrize(
     "calibration, error, match",
     [

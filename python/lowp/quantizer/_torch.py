@@ -320,11 +320,14 @@ def from_torch(model: Any, example: list[np.ndarray]) -> FGraph:
     """The float graph of ``model`` (an ``nn.Module``) captured on ``example``
     inputs (source layout, float32): with ``torch.export``, or where that
     fails with ``torch.fx.symbolic_trace`` (DESIGN.md section 8). The model
-    is in eval mode while it is captured and gets its own mode back."""
+    is in eval mode while it is captured; every module gets its own mode
+    back."""
     import torch
 
     inputs = tuple(torch.from_numpy(np.ascontiguousarray(x)) for x in example)
-    was_training = model.training
+    # each module's own mode, restored one by one: a model in training with
+    # some layers frozen in eval gets exactly that back
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         with torch.no_grad():
@@ -335,7 +338,8 @@ def from_torch(model: Any, example: list[np.ndarray]) -> FGraph:
 
                 return from_fx(model, inputs, brief(err))
     finally:
-        model.train(was_training)
+        for m, training in modes:
+            m.training = training
     return _from_exported(ep, example)
 
 
