@@ -299,6 +299,61 @@ def test_unfusable_ops_are_refused(model, match):
         quantize_model(model().eval(), x, progress=False)
 
 
+def _onnx_model(nodes, outputs, initializers=()):
+    """A float ONNX model of ``nodes`` with input x [N, 3, 8, 8]."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 8, 8])
+    outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs]
+    graph = helper.make_graph(nodes, "g", [x], outs, list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _onnx_conv_weights():
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(0)
+    return [
+        numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(np.zeros(4, np.float32), "b"),
+    ]
+
+
+def test_onnx_model_without_outputs():
+    helper = pytest.importorskip("onnx").helper
+
+    model = _onnx_model([helper.make_node("Relu", ["x"], ["y"], name="r")], [])
+    with pytest.raises(UnsupportedModelError, match="the onnx model has no outputs"):
+        quantize_model(model, np.zeros((2, 3, 8, 8), np.float32), progress=False)
+
+
+def test_onnx_unsupported_op_named_with_its_index_before_calibration():
+    helper = pytest.importorskip("onnx").helper
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Sigmoid", ["c"], ["y"], name="gate"),
+    ]
+    model = _onnx_model(nodes, ["y"], _onnx_conv_weights())
+    seen = []
+
+    def batches():
+        for _ in range(3):
+            seen.append(1)
+            yield np.zeros((2, 3, 8, 8), np.float32)
+
+    with pytest.raises(
+        UnsupportedModelError,
+        match=r"^ONNX node 1 'gate' \(Sigmoid\): lowp cannot quantize the operator Sigmoid$",
+    ):
+        quantize_model(model, batches(), progress=False)
+    assert seen == []  # the ONNX graph is read before any calibration data
+    # the same graph without the Sigmoid quantizes: the error was about that node
+    good = _onnx_model(nodes[:1], ["c"], _onnx_conv_weights())
+    qm = quantize_model(good, np.ones((2, 3, 8, 8), np.float32), progress=False)
+    assert [n.op for n in qm.prepared.nodes] == ["conv2d"]
+
+
 def _export_off(*args, **kwargs):
     raise RuntimeError("torch.export is switched off by this test")
 
