@@ -14,7 +14,7 @@ and the calibration time of lowp's ``entropy`` and ``percentile`` against
 ONNX Runtime's same methods (medians of interleaved rounds; ONNX Runtime's
 time includes its float runs of the model, lowp's its own).
 
-    python bench/ptq_compare.py [--calibration 256] [--samples 64] [--repeats 3]
+    python bench/ptq_compare.py [--calibration 256] [--samples 64] [--repeats 3] [--threads 1]
 
 Needs torch, onnx, onnxruntime and scikit-image (the example data).
 """
@@ -22,6 +22,7 @@ Needs torch, onnx, onnxruntime and scikit-image (the example data).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -48,7 +49,7 @@ def _ort():
 def _session(path: Path):
     ort, _ = _ort()
     so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
+    so.intra_op_num_threads = THREADS
     so.log_severity_level = 3
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
@@ -57,6 +58,30 @@ def _run(path: Path, x: np.ndarray) -> np.ndarray:
     s = _session(path)
     name = s.get_inputs()[0].name
     return np.concatenate([s.run(None, {name: x[i : i + 16]})[0] for i in range(0, len(x), 16)])
+
+
+#: threads of every engine (--threads)
+THREADS = 1
+
+
+@contextlib.contextmanager
+def _ort_threads(threads: int):
+    """quantize_static makes its calibration sessions with default options
+    (every core): give them ``threads`` intra-op threads, as lowp has."""
+    ort, _ = _ort()
+    original = ort.SessionOptions
+
+    class Options(original):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self.intra_op_num_threads = threads
+            self.inter_op_num_threads = 1
+
+    ort.SessionOptions = Options
+    try:
+        yield
+    finally:
+        ort.SessionOptions = original
 
 
 def ort_quantize(model: Path, cal: np.ndarray, scheme: str, method: str, out: Path) -> float:
@@ -73,7 +98,7 @@ def ort_quantize(model: Path, cal: np.ndarray, scheme: str, method: str, out: Pa
 
     kind = q.QuantType.QInt8 if scheme == "int8" else q.QuantType.QUInt8
     start = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _ort_threads(THREADS):
         warnings.simplefilter("ignore")
         q.quantize_static(
             str(model),
@@ -100,10 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=64, help="evaluation samples")
     p.add_argument("--repeats", type=int, default=3, help="rounds of the timing")
     p.add_argument("--models", nargs="*", default=list(examples.NAMES))
+    p.add_argument("--threads", type=int, default=1, help="threads of lowp and ONNX Runtime")
     args = p.parse_args(argv)
-    lowp.set_num_threads(1)
+    global THREADS
+    THREADS = args.threads
+    lowp.set_num_threads(args.threads)
     info = lowp.cpu_info()
-    print(f"CPU: {info['model']}, lowp path {info['path']}, 1 thread")
+    print(
+        f"CPU: {info['model']}, lowp path {info['path']}; {args.threads} thread(s) for lowp "
+        f"(its kernels and its float pass on PyTorch) and for ONNX Runtime's sessions"
+    )
     print(f"calibration {args.calibration} samples, evaluation {args.samples} samples\n")
     tmp = Path(tempfile.mkdtemp(prefix="ptq"))
     for name in args.models:

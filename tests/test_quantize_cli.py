@@ -49,6 +49,9 @@ def test_quantize_writes_everything(files, tmp_path, capsys):
     assert "SQNR" in text and f"wrote {out}" in text
     model = lt.load(out)
     assert model.inputs[0].dtype == np.int8
+    # lowp run runs the exported file
+    assert cli.main(["run", str(out), "--repeats", "1"]) == 0
+    assert "CONV_2D" in capsys.readouterr().out
     report = json.loads(rep.read_text())
     assert report["samples"] == 6 and report["scheme"] == "int8"
     assert all(layer["sqnr_propagated"] > 20 for layer in report["layers"])

@@ -231,6 +231,11 @@ def test_auto_picks_a_method_per_tensor(net, data):
     assert set(qm.methods.values()) <= set(METHODS)
     ref = _torch_out(net, test)
     assert sqnr(ref[0], qm(test)[0]) > 28.0
+    # other bit widths keep each tensor's method
+    four = qm.requantized(activation_bits=4)
+    assert four.methods == qm.methods
+    sweep = qm.sweep(test, bits=(4, 8), range_scales=(1.0, 2.0))
+    assert sweep.both_bits[4] < sweep.both_bits[8]
 
 
 def test_calibration_as_batches_equals_one_array(net, data):

@@ -31,7 +31,9 @@ class TorchExecutor:
         for node in pg.nodes:
             a = node.attrs
             if node.op == "conv2d":  # O H W I -> O I H W
-                w = torch.from_numpy(np.array(a["w"].transpose(0, 3, 1, 2), np.float32, order="C"))
+                # O H W I is OIHW in channels-last memory: what oneDNN's fast
+                # NHWC convolutions take, as the NHWC activations are
+                w = torch.from_numpy(np.array(a["w"], np.float32)).permute(0, 3, 1, 2)
                 self.params[node.output] = (w, torch.from_numpy(np.array(a["b"], np.float32)))
             elif node.op == "conv_transpose2d":  # O H W I -> I O H W
                 w = torch.from_numpy(np.array(a["w"].transpose(3, 0, 1, 2), np.float32, order="C"))
@@ -46,7 +48,10 @@ class TorchExecutor:
         if node.op == "conv2d":
             w, b = self.params[node.output]
             top, bottom, left, right = a["padding"]
-            y = F.conv2d(F.pad(x, (left, right, top, bottom)), w, b, a["stride"])
+            if top == bottom and left == right:  # torch pads evenly itself, without a copy
+                y = F.conv2d(x, w, b, a["stride"], (top, left))
+            else:
+                y = F.conv2d(F.pad(x, (left, right, top, bottom)), w, b, a["stride"])
         elif node.op == "conv_transpose2d":
             w, b = self.params[node.output]
             y = F.conv_transpose2d(x, w, b, a["stride"])
@@ -57,8 +62,9 @@ class TorchExecutor:
             y = F.linear(x, w, b)
         elif node.op == "max_pool2d":
             top, bottom, left, right = a["padding"]
-            xp = F.pad(x, (left, right, top, bottom), value=-float("inf"))
-            y = F.max_pool2d(xp, a["kernel"], a["stride"])
+            if any((top, bottom, left, right)):
+                x = F.pad(x, (left, right, top, bottom), value=-float("inf"))
+            y = F.max_pool2d(x, a["kernel"], a["stride"])
         elif node.op == "avg_pool2d":
             top, bottom, left, right = a["padding"]
             pads = (left, right, top, bottom)
@@ -78,11 +84,27 @@ class TorchExecutor:
         else:  # pragma: no cover - prepare() emits only the kinds above
             raise AssertionError(node.op)
         lo, hi = node.clamp
-        if lo is not None or hi is not None:
-            y = torch.clamp(y, lo, hi)
+        if lo == 0.0 and hi is None:
+            y = F.relu_(y)  # y is this op's own fresh output
+        elif lo is not None or hi is not None:
+            y = torch.clamp_(y, lo, hi)
         return y
 
     def _values(self, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
+        # torch's threads follow lowp's setting: its OpenMP workers spin, and
+        # on a machine whose cores are shared two of them can be slower than one
+        import lowp
+
+        threads, before = lowp.get_num_threads(), self.torch.get_num_threads()
+        if threads != before:
+            self.torch.set_num_threads(threads)
+        try:
+            return self._compute(inputs)
+        finally:
+            if threads != before:
+                self.torch.set_num_threads(before)
+
+    def _compute(self, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
         torch = self.torch
         values: dict[str, Any] = {}
         for name, arr in inputs.items():

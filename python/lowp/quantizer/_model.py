@@ -270,7 +270,10 @@ class QuantizedModel:
         chooser = _Chooser(self.prepared, self.observers, scheme, percentile, kept)
         chooser.range_scale = scale
         shared = {c for c, v in self.concat_choices.items() if v == "shared"}
-        quant, picked = chooser.choose(self.method, shared)
+        # auto's per-tensor methods are kept (re-running auto would tune to these bits)
+        per_tensor = self.methods if self.method == "auto" else None
+        base = "minmax" if per_tensor else self.method
+        quant, picked = chooser.choose(base, shared, per_tensor)
         qm = QuantizedModel(
             self.prepared, quant, scheme, self.method, self.observers, chooser.ranges
         )
@@ -423,16 +426,18 @@ class _Chooser:
         return TensorQuant(float(qp.scale), int(qp.zero_point), lo, hi)
 
     def choose(
-        self, method: str, shared: set[str]
+        self, method: str, shared: set[str], per_tensor: dict[str, str] | None = None
     ) -> tuple[dict[str, TensorQuant], dict[str, str]]:
-        """Every tensor's quantization with ``method``'s ranges."""
+        """Every tensor's quantization with ``method``'s ranges (or, given
+        ``per_tensor``, each tensor's own method, as ``auto`` picked them)."""
         quant: dict[str, TensorQuant] = {}
         picked: dict[str, str] = {}
         for group in share_groups(self.pg, shared):
-            q = self.group_quant(group, method)
+            m = per_tensor.get(group[0], method) if per_tensor else method
+            q = self.group_quant(group, m)
             for n in group:
                 quant[n] = q
-                picked[n] = method
+                picked[n] = m
         self.check_clamps(quant)
         return quant, picked
 
