@@ -123,3 +123,19 @@ def test_exported_onnx_runs_on_onnx_runtime(net, data, scheme, tmp_path):
         # ONNX Runtime requantizes in float: the last step differs now and then
         assert np.max(np.abs(steps)) <= 2, name
         assert np.mean(steps != 0) < 0.2, name
+
+
+def test_saved_files_get_the_usual_permissions(net, data, tmp_path):
+    pytest.importorskip("onnx")
+    import os
+
+    qm = _quantized(net, data, "int8", "shared")
+    qm.save_tflite(tmp_path / "m.tflite")
+    qm.save_onnx(tmp_path / "m.onnx")
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("m.tflite", "m.onnx"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.tflite"]
+    with pytest.raises(TypeError, match="path"):
+        qm.save_onnx(3)

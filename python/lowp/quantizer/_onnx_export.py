@@ -8,8 +8,6 @@ in the last step."""
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -182,14 +180,8 @@ def onnx_model(qm: QuantizedModel) -> Any:
 
 def save_onnx(qm: QuantizedModel, path: Any) -> None:
     """Write :func:`onnx_model` to ``path``; nothing is written unless it all succeeds."""
-    data = onnx_model(qm).SerializeToString()
-    target = Path(os.fspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from lowp.tflite._write import write_atomic
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    write_atomic(path, onnx_model(qm).SerializeToString())

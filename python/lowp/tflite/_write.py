@@ -121,7 +121,11 @@ def save(graph: Graph, path: str | os.PathLike[str]) -> None:
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    data = serialize(graph)
+    write_atomic(path, serialize(graph))
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """``data`` to ``path`` whole or not at all (see :func:`save`)."""
     target = os.path.abspath(os.fspath(path))
     folder, name = os.path.split(target)
     temporary = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
