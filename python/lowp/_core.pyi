@@ -1,4 +1,5 @@
-"""Type stubs for the compiled module lowp._core (python/bindings/module.cc).
+"""Type stubs for the compiled module lowp._core (python/bindings/: module.cc,
+graph.cc, calib.cc).
 
 The functions trust their arguments' dtypes and contiguity; call them through
 the lowp package, which validates.
