@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._fgraph import FGraph, FNode, UnsupportedModelError
-from ._torch import _pads, _pair, brief, conv_pads
+from ._torch import _pads, _pair, brief, conv_pads, label_of, module_of
 
 __all__ = ["from_fx"]
 
@@ -67,23 +67,12 @@ class _Converter:
         if node.op == "call_module":
             kind = type(self.gm.get_submodule(node.target)).__name__
             return f"torch.fx node {node.name!r} ({kind}, module {node.target!r})"
-        stack = node.meta.get("nn_module_stack")
-        module = ""
-        if stack:
-            path, kind = list(stack.values())[-1]
-            kind_name = getattr(kind, "__name__", str(kind)).rsplit(".", 1)[-1]
-            module = f", module {path!r} ({kind_name})" if path else ""
-        return f"torch.fx node {node.name!r} ({_what(node)}{module})"
+        return f"torch.fx node {node.name!r} ({_what(node)}{module_of(node)})"
 
     def label(self, node: Any) -> str:
         if node.op == "call_module":
             return str(node.target)
-        stack = node.meta.get("nn_module_stack")
-        if stack:
-            path = list(stack.values())[-1][0]
-            if path:
-                return str(path)
-        return str(node.name)
+        return label_of(node)
 
     def fail(self, node: Any, message: str) -> UnsupportedModelError:
         return UnsupportedModelError(f"{self.where(node)}: {message}")

@@ -105,9 +105,27 @@ class _Builder:
             n = self.alias[n]
         return n
 
-    def emit(self, node: PNode, shape: tuple[int, ...], nchw: bool) -> None:
-        if not node.label:
-            node.label = (self.current.label if self.current else "") or node.output
+    def emit(
+        self,
+        kind: str,
+        inputs: list[str],
+        attrs: dict[str, Any] | None,
+        shape: tuple[int, ...],
+        nchw: bool,
+    ) -> None:
+        """Adds the op that stands for the source node being read (it names
+        its output, its place and its label)."""
+        source = self.current
+        assert source is not None
+        node = PNode(
+            kind,
+            list(inputs),
+            source.output,
+            attrs or {},
+            where=source.where,
+            sources=[source.where],
+            label=source.label or source.output,
+        )
         if min(shape, default=1) < 1:
             raise node.unsupported(f"computes the empty shape {list(shape)}")
         self.nodes.append(node)
@@ -177,20 +195,18 @@ class _Builder:
         sh, sw = a["stride"]
         top, bottom, left, right = a["pads"]
         oh, ow = _conv_out(h, top, bottom, kh, sh), _conv_out(w, left, right, kw, sw)
-        p = PNode(
+        self.emit(
             "conv2d",
             [ins[0]],
-            node.output,
             {
                 "w": np.ascontiguousarray(wt.transpose(0, 2, 3, 1)),
                 "b": _bias(a.get("b"), o),
                 "stride": (int(sh), int(sw)),
                 "padding": (int(top), int(bottom), int(left), int(right)),
             },
-            where=node.where,
-            sources=[node.where],
+            (n, oh, ow, o),
+            True,
         )
-        self.emit(p, (n, oh, ow, o), True)
 
     def op_conv_transpose(self, node: FNode, ins: list[str]) -> None:
         a = node.attrs
@@ -208,20 +224,18 @@ class _Builder:
             )
         oh = (h - 1) * sh + kh - crop[0] - crop[1]
         ow = (w - 1) * sw + kw - crop[2] - crop[3]
-        p = PNode(
+        self.emit(
             "conv_transpose2d",
             [ins[0]],
-            node.output,
             {
                 "w": np.ascontiguousarray(wt.transpose(1, 2, 3, 0)),
                 "b": _bias(a.get("b"), o),
                 "stride": (int(sh), int(sw)),
                 "crop": tuple(int(v) for v in crop),
             },
-            where=node.where,
-            sources=[node.where],
+            (n, oh, ow, o),
+            True,
         )
-        self.emit(p, (n, oh, ow, o), True)
 
     def op_linear(self, node: FNode, ins: list[str]) -> None:
         x = ins[0]
@@ -239,15 +253,13 @@ class _Builder:
             permuted = np.empty_like(wt)
             permuted[:, perm] = wt
             wt = permuted
-        p = PNode(
+        self.emit(
             "linear",
             [x],
-            node.output,
             {"w": np.ascontiguousarray(wt), "b": _bias(node.attrs.get("b"), n_out), "perm": perm},
-            where=node.where,
-            sources=[node.where],
+            (shape[0], n_out),
+            False,
         )
-        self.emit(p, (shape[0], n_out), False)
 
     def op_batch_norm(self, node: FNode, ins: list[str]) -> None:
         a = node.attrs
@@ -326,19 +338,17 @@ class _Builder:
             )
         if max(top, bottom) >= kh or max(left, right) >= kw:
             raise node.unsupported("a pooling window lies wholly in the padding")
-        p = PNode(
+        self.emit(
             kind,
             [ins[0]],
-            node.output,
             {
                 "kernel": (int(kh), int(kw)),
                 "stride": (int(sh), int(sw)),
                 "padding": (int(top), int(bottom), int(left), int(right)),
             },
-            where=node.where,
-            sources=[node.where],
+            (n, oh, ow, c),
+            True,
         )
-        self.emit(p, (n, oh, ow, c), True)
 
     def op_max_pool(self, node: FNode, ins: list[str]) -> None:
         self._pool(node, ins, "max_pool2d")
@@ -373,10 +383,7 @@ class _Builder:
                 raise node.unsupported(f"shapes {[list(t) for t in shapes]} do not join")
         out = list(shapes[0])
         out[ours] = sum(s[ours] for s in shapes)
-        p = PNode(
-            "concat", ins, node.output, {"axis": ours}, where=node.where, sources=[node.where]
-        )
-        self.emit(p, tuple(out), nchw)
+        self.emit("concat", ins, {"axis": ours}, tuple(out), nchw)
 
     def op_add(self, node: FNode, ins: list[str]) -> None:
         if len(ins) != 2:
@@ -388,20 +395,11 @@ class _Builder:
             )
         if ins[0] in self.perm or ins[1] in self.perm:
             raise node.unsupported("adds flattened images; add before flattening")
-        p = PNode("add", ins, node.output, where=node.where, sources=[node.where])
-        self.emit(p, a, ins[0] in self.nchw)
+        self.emit("add", ins, None, a, ins[0] in self.nchw)
 
     def _flatten_nchw(self, node: FNode, x: str) -> None:
         n, h, w, c = self.shapes[x]
-        p = PNode(
-            "reshape",
-            [x],
-            node.output,
-            {"shape": (n, h * w * c)},
-            where=node.where,
-            sources=[node.where],
-        )
-        self.emit(p, (n, h * w * c), False)
+        self.emit("reshape", [x], {"shape": (n, h * w * c)}, (n, h * w * c), False)
         if h * w > 1 and c > 1:
             # source order (c, h, w) -> our order (h, w, c)
             cc, hh, ww = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")

@@ -91,21 +91,27 @@ class _Capture:
         return str(name)
 
     def emit(self, node: Any, op: str, inputs: list[str], **attrs: Any) -> None:
-        self.nodes.append(FNode(op, inputs, node.name, attrs, _where(node), _label(node)))
+        self.nodes.append(FNode(op, inputs, node.name, attrs, _where(node), label_of(node)))
+
+
+def module_of(node: Any) -> str:
+    """ ", module 'enc1.0' (Conv2d)" for a graph node traced inside a
+    submodule (torch.export and torch.fx both record the stack), or ""."""
+    stack = node.meta.get("nn_module_stack") if hasattr(node, "meta") else None
+    if not stack:
+        return ""
+    path, kind = list(stack.values())[-1]
+    kind_name = getattr(kind, "__name__", str(kind)).rsplit(".", 1)[-1]
+    return f", module {path!r} ({kind_name})" if path else ""
 
 
 def _where(node: Any) -> str:
     target = getattr(node.target, "__name__", str(node.target))
-    stack = node.meta.get("nn_module_stack") if hasattr(node, "meta") else None
-    module = ""
-    if stack:
-        path, kind = list(stack.values())[-1]
-        kind_name = getattr(kind, "__name__", str(kind)).rsplit(".", 1)[-1]
-        module = f", module {path!r} ({kind_name})" if path else ""
-    return f"torch node {node.name!r} ({target}{module})"
+    return f"torch node {node.name!r} ({target}{module_of(node)})"
 
 
-def _label(node: Any) -> str:
+def label_of(node: Any) -> str:
+    """The innermost module's path of a traced node, else the node's name."""
     stack = node.meta.get("nn_module_stack") if hasattr(node, "meta") else None
     if stack:
         path = list(stack.values())[-1][0]
