@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from lowp.quant import QParams, choose_qparams, quantize
-from lowp.tflite._schema import Graph, OpSpec, Options, TensorSpec
+from lowp.tflite._ops import _tflite_padding
+from lowp.tflite._schema import Graph, ModelError, OpSpec, Options, TensorSpec
 
 from ._prepare import PGraph, PNode
 
@@ -129,16 +130,17 @@ def _fused(clamp: tuple[float | None, float | None]) -> int:
     return _FUSED.get(clamp, _ACT_NONE)
 
 
+def _padding(kind: int, size: int, k: int, s: int) -> tuple[int, int, int]:
+    """(output size, pad before, pad after) of a TFLite padding kind: the
+    rule lowp.tflite applies when it loads the file."""
+    return _tflite_padding(kind, size, k, s, ModelError)
+
+
 def _same_valid(size: int, k: int, s: int, before: int, after: int) -> int | None:
     """TFLite's padding kind giving exactly (before, after), or None."""
-    if before == after == 0 and (size - k) % s == 0:
-        return _VALID
-    out = (size + s - 1) // s
-    total = max((out - 1) * s + k - size, 0)
-    if (total // 2, total - total // 2) == (before, after):
-        return _SAME
-    if before == 0 and after == 0:
-        return _VALID
+    for kind in (_VALID, _SAME):
+        if _padding(kind, size, k, s)[1:] == (before, after):
+            return kind
     return None
 
 
@@ -182,7 +184,8 @@ class _Builder:
         elif scale is not None:
             spec.scale = np.atleast_1d(np.asarray(scale, np.float32))
             spec.zero_point = np.zeros(spec.scale.size, np.int64)
-        return self._add(spec)
+        self.index[name] = self._add(spec)
+        return self.index[name]
 
     def op(
         self,
@@ -260,8 +263,6 @@ class _Builder:
         kw = _same_valid(w, k[1], s[1], left, right)
         if kh is not None and kh == kw:
             return x, kh
-        if kh is not None and kw is not None and (top, bottom, left, right) == (0, 0, 0, 0):
-            return x, _VALID
         if pad_value == "refuse":
             raise node.unsupported(
                 f"padding {pads} is neither TFLite's SAME nor VALID for this input, and an "
@@ -303,14 +304,14 @@ class _Builder:
             (shape[1], h, kh, sh, top),
             (shape[2], w, kw, sw, left),
         ):
+            # TFLite crops by the padding a convolution from the output back
+            # to the input would have; the rest of the full output after
             kind = None
             for cand in (_VALID, _SAME):
-                if cand == _VALID:
-                    out = (size - k + s) // s
-                else:
-                    out = (size + s - 1) // s
-                total = max((out - 1) * s + k - size, 0)
-                if total // 2 == before and (full_in - 1) * s + k - size - before >= 0:
+                if (
+                    _padding(cand, size, k, s)[1] == before
+                    and (full_in - 1) * s + k - size >= before
+                ):
                     kind = cand
                     break
             kinds.append(kind)
@@ -417,7 +418,8 @@ def build(
     pg: PGraph, quant: dict[str, TensorQuant], scheme: Scheme, description: str
 ) -> tuple[Graph, dict[str, int]]:
     """The quantized TFLite graph of ``pg`` with every activation's
-    quantization, and the TFLite tensor index of each of ``pg``'s tensors."""
+    quantization, and the TFLite tensor index of each of ``pg``'s tensors
+    and of each layer's constants ("<layer output>/weights", "/bias")."""
     # a .tflite file holds batch 1; lowp (and TFLite's resize_tensor_input) run any batch
     one = PGraph(
         pg.nodes,
