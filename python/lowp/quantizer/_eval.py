@@ -6,6 +6,9 @@ the output is dequantized."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 
 import lowp
@@ -14,7 +17,7 @@ from lowp.quant import QParams
 from ._prepare import PGraph, PNode
 from ._tflite import Scheme, TensorQuant, build
 
-__all__ = ["OneOp", "qparams_of", "sqnr"]
+__all__ = ["OneOp", "outputs_sqnr", "qparams_of", "sqnr"]
 
 
 def sqnr(ref: np.ndarray, got: np.ndarray) -> float:
@@ -27,6 +30,13 @@ def sqnr(ref: np.ndarray, got: np.ndarray) -> float:
     if signal == 0.0:
         return float("-inf")
     return 10.0 * float(np.log10(signal / noise))
+
+
+def outputs_sqnr(refs: Sequence[np.ndarray], gots: Sequence[np.ndarray]) -> float:
+    """One SQNR (dB) for a model's several outputs: their relative noise
+    powers averaged (each output counts alike, whatever its scale)."""
+    mean = float(np.mean([10.0 ** (-sqnr(r, g) / 10.0) for r, g in zip(refs, gots)]))
+    return float("inf") if mean == 0 else -10.0 * math.log10(mean)
 
 
 def qparams_of(q: TensorQuant, scheme: Scheme) -> QParams:

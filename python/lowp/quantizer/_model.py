@@ -15,9 +15,10 @@ from lowp import _checks
 from lowp.graph import Graph as IntGraph
 from lowp.graph import Runtime
 from lowp.quant import QParams
+from lowp.tflite._schema import TensorSpec
 
 from ._calib import METHODS, RangeObserver
-from ._eval import OneOp, input_qparams, qparams_of, sqnr
+from ._eval import OneOp, input_qparams, outputs_sqnr, qparams_of
 from ._fgraph import FGraph
 from ._prepare import PGraph, executor, prepare, run_float
 from ._report import Report, Sweep, make_report, make_sweep
@@ -176,6 +177,11 @@ class QuantizedModel:
         if name in self.input_names:
             return input_qparams(self.quant[name], self.scheme)
         return qparams_of(self.quant[name], self.scheme)
+
+    def layer_constants(self, name: str) -> tuple[TensorSpec, TensorSpec]:
+        """The quantized weights and int32 bias of the layer writing ``name``."""
+        tensors = self.tflite_graph.tensors
+        return tensors[self._index[name + "/weights"]], tensors[self._index[name + "/bias"]]
 
     def trace(self, *xs: Any) -> dict[str, np.ndarray]:
         """Every tensor of the integer graph (the model's integers, NHWC) for
@@ -488,14 +494,13 @@ class _Chooser:
         ]
         outs = model(*qs)
         outs = outs if isinstance(outs, tuple) else (outs,)
-        # several outputs: their relative noise powers averaged, in dB
-        ratios = [
-            10.0
-            ** (-sqnr(self.floats[o], lowp.dequantize(y, qparams_of(quant[o], self.scheme))) / 10)
-            for o, y in zip(self.pg.outputs, outs)
-        ]
-        mean = float(np.mean(ratios))
-        return float("inf") if mean == 0 else -10.0 * float(np.log10(mean))
+        return outputs_sqnr(
+            [self.floats[o] for o in self.pg.outputs],
+            [
+                lowp.dequantize(y, qparams_of(quant[o], self.scheme))
+                for o, y in zip(self.pg.outputs, outs)
+            ],
+        )
 
 
 def _correct_biases(chooser: _Chooser, quant: dict[str, TensorQuant]) -> None:

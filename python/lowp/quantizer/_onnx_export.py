@@ -57,9 +57,7 @@ class _Writer:
 
     def weights(self, node: PNode, layout: str) -> tuple[str, str]:
         """Dequantized weights (source layout) and bias of a conv / linear node."""
-        spec = {t.name: t for t in self.qm.tflite_graph.tensors}
-        w = spec[node.output + "/weights"]
-        b = spec[node.output + "/bias"]
+        w, b = self.qm.layer_constants(node.output)
         assert w.data is not None and w.scale is not None and w.zero_point is not None
         assert b.data is not None and b.scale is not None
         data = np.asarray(w.data)

@@ -15,7 +15,7 @@ import numpy as np
 
 import lowp
 
-from ._eval import OneOp, qparams_of, sqnr
+from ._eval import OneOp, outputs_sqnr, qparams_of
 from ._prepare import conv2d_float, executor
 
 if TYPE_CHECKING:
@@ -148,15 +148,18 @@ def _interactive() -> bool:
     return hasattr(sys, "ps1")
 
 
-def _headroom(qm: QuantizedModel, node: Any, ints: dict[str, np.ndarray]) -> float | None:
-    """Bits of int32 headroom of the layer's accumulators on these inputs."""
-    if node.op not in ("conv2d", "linear"):
-        return None
-    w_spec = qm.tflite_graph.tensors[_weights_index(qm, node)]
+def _centered_weights(qm: QuantizedModel, node: Any) -> np.ndarray:
+    """The layer's integer weights less their zero points (float64, exact)."""
+    w_spec, _ = qm.layer_constants(node.output)
     assert w_spec.data is not None and w_spec.zero_point is not None
     w = w_spec.data.astype(np.float64)
     zw = w_spec.zero_point.astype(np.float64)
-    w = w - (zw.reshape(-1, *([1] * (w.ndim - 1))) if zw.size > 1 else zw[0])
+    return w - (zw.reshape(-1, *([1] * (w.ndim - 1))) if zw.size > 1 else zw[0])
+
+
+def _headroom(qm: QuantizedModel, node: Any, ints: dict[str, np.ndarray], w: np.ndarray) -> float:
+    """Bits of int32 headroom of the layer's accumulators on these inputs
+    (``w``: its centered weights)."""
     x = ints[node.inputs[0]].astype(np.float64) - qm.quant[node.inputs[0]].zero_point
     if node.op == "conv2d":
         acc = conv2d_float(
@@ -173,19 +176,12 @@ def _headroom(qm: QuantizedModel, node: Any, ints: dict[str, np.ndarray]) -> flo
     return 31.0 if peak < 1 else 31.0 - math.log2(peak)
 
 
-def _weights_index(qm: QuantizedModel, node: Any) -> int:
-    for t in qm.tflite_graph.tensors:
-        if t.name == node.output + "/weights":
-            return t.index
-    raise KeyError(node.output)
-
-
 def _requant(
     qm: QuantizedModel, node: Any
 ) -> tuple[tuple[float, float] | None, tuple[int, int] | None]:
     if node.op not in ("conv2d", "conv_transpose2d", "linear"):
         return None, None
-    spec = qm.tflite_graph.tensors[_weights_index(qm, node)]
+    spec, _ = qm.layer_constants(node.output)
     assert spec.scale is not None
     real = (
         float(qm.quant[node.inputs[0]].scale)
@@ -213,6 +209,12 @@ def make_report(qm: QuantizedModel, samples: Any, batch: int = 16) -> Report:
         acc[name][key] += value
 
     ones = {node.output: OneOp(pg, node, qm.quant, scheme) for node in pg.nodes}
+    # the accumulators of the layers whose headroom is reported (conv and linear)
+    centered = {
+        node.output: _centered_weights(qm, node)
+        for node in pg.nodes
+        if node.op in ("conv2d", "linear")
+    }
     engine = executor(pg)
     for start in range(0, n, batch):
         part = [np.asarray(a[start : start + batch], np.float32) for a in arrs]
@@ -243,8 +245,8 @@ def make_report(qm: QuantizedModel, samples: Any, batch: int = 16) -> Report:
             )
             add(node.output, "outside", float(outside))
             add(node.output, "in_count", float(sum(floats[i].size for i in node.inputs)))
-            h = _headroom(qm, node, ints)
-            if h is not None:
+            if node.output in centered:
+                h = _headroom(qm, node, ints, centered[node.output])
                 acc[node.output]["headroom"] = min(acc[node.output].get("headroom", 31.0), h)
         for o in qm.output_names:
             ref = floats[o].astype(np.float64)
@@ -358,10 +360,7 @@ def plot_summary(report: Report, sweep: Sweep, path: Any = None) -> Any:
 
 def _output_sqnr(qm: QuantizedModel, arrs: list[np.ndarray], floats: list[np.ndarray]) -> float:
     outs = qm(*arrs)
-    outs = outs if isinstance(outs, tuple) else (outs,)
-    ratios = [10.0 ** (-sqnr(f, o) / 10.0) for f, o in zip(floats, outs)]
-    mean = float(np.mean(ratios))
-    return float("inf") if mean == 0 else -10.0 * math.log10(mean)
+    return outputs_sqnr(floats, outs if isinstance(outs, tuple) else (outs,))
 
 
 def make_sweep(qm: QuantizedModel, samples: Any, bits: Any, range_scales: Any) -> Sweep:
