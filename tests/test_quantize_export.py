@@ -12,17 +12,12 @@ torch = pytest.importorskip("torch")
 
 import lowp.tflite as lt  # noqa: E402
 from lowp.quantizer import quantize_model  # noqa: E402
-from test_quantize_model import Net  # noqa: E402
+from test_quantize_model import make_net  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def net():
-    torch.manual_seed(3)
-    m = Net().eval()
-    with torch.no_grad():
-        m.bn1.running_mean.uniform_(-0.5, 0.5)
-        m.bn1.running_var.uniform_(0.5, 2.0)
-    return m
+    return make_net(3, bn_weight=False)
 
 
 @pytest.fixture(scope="module")

@@ -17,19 +17,13 @@ F = nn.functional
 
 from lowp.quantizer import UnsupportedModelError, quantize_model  # noqa: E402
 from lowp.quantizer._eval import sqnr  # noqa: E402
-from test_quantize_model import Net  # noqa: E402
-
-EXPORT_OFF = "torch.export is switched off by this test"
-
-
-def _refuse(*args, **kwargs):
-    raise RuntimeError(EXPORT_OFF)
+from test_quantize_model import EXPORT_OFF, export_off, make_net  # noqa: E402
 
 
 @pytest.fixture
 def no_export(monkeypatch):
     """torch.export.export fails on every model, so capture falls back to fx."""
-    monkeypatch.setattr(torch.export, "export", _refuse)
+    monkeypatch.setattr(torch.export, "export", export_off)
 
 
 def _fx_used(qm) -> bool:
@@ -130,13 +124,7 @@ def test_a_model_export_cannot_capture_quantizes_through_fx():
 
 @pytest.fixture(scope="module")
 def net():
-    torch.manual_seed(0)
-    m = Net().eval()
-    with torch.no_grad():
-        m.bn1.running_mean.uniform_(-0.5, 0.5)
-        m.bn1.running_var.uniform_(0.5, 2.0)
-        m.bn1.weight.uniform_(0.5, 1.5)
-    return m
+    return make_net(0)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +141,7 @@ def test_fx_and_export_give_the_same_integers(net, data, scheme, monkeypatch):
     cal, test = data
     via_export = quantize_model(net, cal, scheme=scheme, progress=False)
     with monkeypatch.context() as mp:
-        mp.setattr(torch.export, "export", _refuse)
+        mp.setattr(torch.export, "export", export_off)
         via_fx = quantize_model(net, cal, scheme=scheme, progress=False)
     _assert_same_model(via_export, via_fx, test)
 
@@ -213,7 +201,7 @@ def test_fx_forms_give_the_export_integers(monkeypatch):
     test = rng.standard_normal((5, 3, 8, 8)).astype(np.float32)
     via_export = quantize_model(m, cal, progress=False)
     with monkeypatch.context() as mp:
-        mp.setattr(torch.export, "export", _refuse)
+        mp.setattr(torch.export, "export", export_off)
         via_fx = quantize_model(m, cal, progress=False)
     ops = [n.op for n in via_fx.prepared.nodes]
     for op in ("conv2d", "conv_transpose2d", "linear", "max_pool2d", "avg_pool2d", "add"):
@@ -235,7 +223,7 @@ def test_fx_and_export_agree_on_the_examples(name, monkeypatch):
     test = examples.dataset(name, "test", 4)[0]
     via_export = quantize_model(model, cal, progress=False)
     with monkeypatch.context() as mp:
-        mp.setattr(torch.export, "export", _refuse)
+        mp.setattr(torch.export, "export", export_off)
         via_fx = quantize_model(model, cal, progress=False)
     _assert_same_model(via_export, via_fx, test)
 

@@ -50,15 +50,22 @@ class Net(nn.Module):
         return self.head(r), self.fc(torch.flatten(d, 1)), self.pool(d).flatten(1)
 
 
-@pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(0)
+def make_net(seed: int, *, bn_weight: bool = True) -> Net:
+    """A Net in eval mode whose batch norm has statistics (and, with
+    ``bn_weight``, a scale) drawn away from the identity, so folding it matters."""
+    torch.manual_seed(seed)
     m = Net().eval()
     with torch.no_grad():
         m.bn1.running_mean.uniform_(-0.5, 0.5)
         m.bn1.running_var.uniform_(0.5, 2.0)
-        m.bn1.weight.uniform_(0.5, 1.5)
+        if bn_weight:
+            m.bn1.weight.uniform_(0.5, 1.5)
     return m
+
+
+@pytest.fixture(scope="module")
+def net():
+    return make_net(0)
 
 
 @pytest.fixture(scope="module")
@@ -359,8 +366,12 @@ def test_onnx_unsupported_op_named_with_its_index_before_calibration():
     assert [n.op for n in qm.prepared.nodes] == ["conv2d"]
 
 
-def _export_off(*args, **kwargs):
-    raise RuntimeError("torch.export is switched off by this test")
+EXPORT_OFF = "torch.export is switched off by this test"
+
+
+def export_off(*args, **kwargs):
+    """Stands in for torch.export.export, so that capture falls back to torch.fx."""
+    raise RuntimeError(EXPORT_OFF)
 
 
 @pytest.mark.parametrize("route", ["export", "fx"])
@@ -369,7 +380,7 @@ def test_a_model_in_training_is_captured_in_eval_and_given_its_modes_back(
 ):
     cal, test = data
     if route == "fx":
-        monkeypatch.setattr(torch.export, "export", _export_off)
+        monkeypatch.setattr(torch.export, "export", export_off)
     m = Net()
     m.load_state_dict(net.state_dict())
     m.train()
