@@ -100,24 +100,43 @@ def test_save_tflite_keeps_an_existing_file_on_failure(net, data, tmp_path):
         _quantized(net, data, "int8", "shared").save_tflite(tmp_path / "no" / "m.tflite")
 
 
+def _has_vnni():
+    import lowp
+
+    features = lowp.cpu_info()["features"]
+    return "avx512_vnni" in features or "avx_vnni" in features
+
+
 @pytest.mark.parametrize("scheme", ["int8", "uint8"])
 def test_exported_onnx_runs_on_onnx_runtime(net, data, scheme, tmp_path):
+    """The QDQ file's meaning, run by ONNX Runtime as written (Q and DQ around
+    float operators, optimizations off), is within a step or two of lowp. Its
+    default session fuses QDQ into integer kernels; on x86-64 without VNNI
+    those multiply uint8 x int8 with vpmaddubsw, whose int16 sums saturate
+    (the "linear" output here ends up 14 steps off on an AVX2-only Zen 2), so
+    the fused session is held to the same bound only where the CPU has VNNI."""
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     qm = _quantized(net, data, scheme, "shared")
     path = tmp_path / "m.onnx"
     qm.save_onnx(path)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     kinds = {n.op_type for n in qm.onnx_model().graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Conv", "ConvTranspose", "Gemm"} <= kinds
-    theirs = session.run(None, {qm.input_names[0]: data[1]})
     ours = qm(data[1])
-    for name, a, b in zip(qm.output_names, ours, theirs):
-        assert a.shape == b.shape
-        steps = np.rint((a - b) / qm.quant[name].scale)
-        # ONNX Runtime requantizes in float: the last step differs now and then
-        assert np.max(np.abs(steps)) <= 2, name
-        assert np.mean(steps != 0) < 0.2, name
+    levels = [ort.GraphOptimizationLevel.ORT_DISABLE_ALL]
+    if _has_vnni():
+        levels.append(ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    for level in levels:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = level
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        theirs = session.run(None, {qm.input_names[0]: data[1]})
+        for name, a, b in zip(qm.output_names, ours, theirs):
+            assert a.shape == b.shape
+            steps = np.rint((a - b) / qm.quant[name].scale)
+            # ONNX Runtime requantizes in float: the last step differs now and then
+            assert np.max(np.abs(steps)) <= 2, (level, name)
+            assert np.mean(steps != 0) < 0.2, (level, name)
 
 
 def test_saved_files_get_the_usual_permissions(net, data, tmp_path):
