@@ -30,5 +30,20 @@ inline void copy_bytes(uint8_t* dst, const uint8_t* src, size_t n) {
   }
 }
 
+// count pixels of n elements each, adjacent at src, to dst with pixels
+// `stride` elements apart (a kernel's few-channel tile, finished in one
+// piece, stored into a channel slice or a whole tensor).
+template <typename T>
+inline void store_pixels(T* dst, const T* src, size_t count, size_t n, size_t stride) {
+  if (stride == n) {
+    std::memcpy(dst, src, count * n * sizeof(T));
+    return;
+  }
+  for (size_t p = 0; p < count; ++p) {
+    copy_bytes(reinterpret_cast<uint8_t*>(dst + p * stride),
+               reinterpret_cast<const uint8_t*>(src + p * n), n * sizeof(T));
+  }
+}
+
 }  // namespace
 }  // namespace lowp

@@ -190,6 +190,11 @@ const ConvCase kConvCases[] = {
     {3, 10, 9, 3, 70, 3, 3, 2, 2, 1, 1, 1, 1, true, true},
     {1, 10, 10, 4, 33, 4, 4, 3, 3, 3, 3, 3, 3, true, true},
     {2, 11, 8, 16, 130, 1, 1, 1, 1, 0, 0, 0, 0, true, false},
+    // Rows wider than a direct kernel's strip buffer holds at once (the
+    // avx2 narrow kernel widens runs of tiles: 246 pixels of 16 channels at
+    // 3x3, 12 of 64 channels at 5x5 stride 2).
+    {1, 3, 300, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, true, true},
+    {1, 6, 90, 64, 8, 5, 5, 2, 2, 2, 2, 2, 2, false, true},
 };
 
 const ConvCase kDeconvCases[] = {

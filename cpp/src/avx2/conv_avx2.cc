@@ -16,11 +16,14 @@
 
 #include "../conv_direct.h"
 #include "fixedpoint_avx2.h"
+#include "kernels_avx2.h"
 
 namespace lowp {
 namespace {
 
+using avx2::lanes8_at;
 using avx2::MulQuantLanes;
+using avx2::requant8;
 
 constexpr size_t kMaxRow = 16;    // bytes of one kernel row (one 16-byte load)
 constexpr size_t kMaxPairs = 64;  // pairs of values over all kernel rows
@@ -55,18 +58,6 @@ bool prepare_direct_avx2(const DirectConvWeights& w, DirectConvPacked* out) {
 
 inline __m256i load8(const int32_t* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
-
-inline MulQuantLanes lanes_at(const ChannelParams& ch, size_t c) {
-  if (ch.period == 1) return avx2::broadcast_lanes(ch.multiplier[0], ch.shift[0]);
-  return avx2::load_lanes(ch, c);
-}
-
-inline __m256i requant8(__m256i v, const ChannelParams& ch, const MulQuantLanes& l) {
-  if (ch.any_left) {
-    return ch.any_right ? avx2::mulquant<true, true>(v, l) : avx2::mulquant<true, false>(v, l);
-  }
-  return ch.any_right ? avx2::mulquant<false, true>(v, l) : avx2::mulquant<false, false>(v, l);
 }
 
 // Kernel row ky of an output pixel: the input bytes from (iy, ix0) on, as 16
@@ -110,7 +101,7 @@ void direct_conv_chunk(const DirectConvJob& j, size_t begin, size_t end, size_t 
   for (size_t gi = 0; gi < G; ++gi) {
     bias[gi] = load8(j.packed->bias.data() + ch0 + gi * 8);
     lanes[gi] =
-        j.requant != nullptr ? lanes_at(*j.requant, ch0 + gi * 8) : avx2::broadcast_lanes(0, 0);
+        j.requant != nullptr ? lanes8_at(*j.requant, ch0 + gi * 8) : avx2::broadcast_lanes(0, 0);
   }
   const avx2::OutputClamp clamp(j.zero_point, j.qmin, j.qmax);
   // Each pixel's kernel rows, back to back: pair t of the flattened (ky, p)
@@ -216,10 +207,31 @@ void direct_conv_avx2(const DirectConvJob& j, size_t begin, size_t end) {
   }
 }
 
+// The folder's direct kernel: the narrow-channel one (conv_narrow_avx2.cc)
+// for the shapes it takes, else the narrow-row one above.
+constexpr uint32_t kNarrowChannels = 1;
+
+bool prepare_avx2(const DirectConvWeights& w, DirectConvPacked* out) {
+  if (prepare_narrow_avx2(w, out)) {
+    out->flags = kNarrowChannels;
+    return true;
+  }
+  out->flags = 0;
+  return prepare_direct_avx2(w, out);
+}
+
+void run_avx2(const DirectConvJob& j, size_t begin, size_t end) {
+  if (j.packed->flags & kNarrowChannels) {
+    conv_u8_narrow_c2_avx2(j, begin, end);
+  } else {
+    direct_conv_avx2(j, begin, end);
+  }
+}
+
 }  // namespace
 
 const DirectConvKernel& avx2_direct_conv_kernel() {
-  static const DirectConvKernel kernel = {prepare_direct_avx2, direct_conv_avx2};
+  static const DirectConvKernel kernel = {prepare_avx2, run_avx2};
   return kernel;
 }
 

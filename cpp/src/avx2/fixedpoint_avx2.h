@@ -94,6 +94,18 @@ static inline __m256i mulquant(__m256i x, const MulQuantLanes& p) {
   return x;
 }
 
+// Lanes for channels [c, c + 8) of the tables, or the one per-tensor pair.
+static inline MulQuantLanes lanes8_at(const ChannelParams& ch, size_t c) {
+  if (ch.period == 1) return broadcast_lanes(ch.multiplier[0], ch.shift[0]);
+  return load_lanes(ch, c);
+}
+
+// mulquant with only the shift steps some lane of the tables needs.
+static inline __m256i requant8(__m256i v, const ChannelParams& ch, const MulQuantLanes& l) {
+  if (ch.any_left) return ch.any_right ? mulquant<true, true>(v, l) : mulquant<true, false>(v, l);
+  return ch.any_right ? mulquant<false, true>(v, l) : mulquant<false, false>(v, l);
+}
+
 // Four vectors of values in [0, 255] -> 32 bytes in order.
 static inline __m256i pack_u8(__m256i a, __m256i b, __m256i c, __m256i d) {
   const __m256i ab = _mm256_packs_epi32(a, b);  // a0-3 b0-3 | a4-7 b4-7

@@ -10,4 +10,9 @@ namespace lowp {
 const GemmKernel& avx2_gemm_kernel();               // gemm_avx2.cc
 const DirectConvKernel& avx2_direct_conv_kernel();  // conv_avx2.cc
 
+// The narrow-channel direct convolution (conv_narrow_avx2.cc), which
+// avx2_direct_conv_kernel() takes for the shapes prepare accepts.
+bool prepare_narrow_avx2(const DirectConvWeights& w, DirectConvPacked* out);
+void conv_u8_narrow_c2_avx2(const DirectConvJob& j, size_t begin, size_t end);
+
 }  // namespace lowp

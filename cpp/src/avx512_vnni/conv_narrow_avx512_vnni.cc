@@ -153,15 +153,7 @@ void tile(const DirectConvJob& j, const TileInput& in, size_t pixel0, size_t cou
     for (size_t p = 0; p < P; ++p) _mm512_storeu_si512(packed + p * out_c, acc[p][0]);
     const size_t values = count * out_c;
     if (j.requant == nullptr) {
-      int32_t* dst = static_cast<int32_t*>(j.out) + pixel0 * stride;
-      if (stride == out_c) {
-        std::memcpy(dst, packed, values * sizeof(int32_t));
-      } else {
-        for (size_t p = 0; p < count; ++p) {
-          copy_bytes(reinterpret_cast<uint8_t*>(dst + p * stride),
-                     reinterpret_cast<const uint8_t*>(packed + p * out_c), out_c * sizeof(int32_t));
-        }
-      }
+      store_pixels(static_cast<int32_t*>(j.out) + pixel0 * stride, packed, count, out_c, stride);
       return;
     }
     const ChannelParams& ch = *j.requant;
@@ -180,12 +172,7 @@ void tile(const DirectConvJob& j, const TileInput& in, size_t pixel0, size_t cou
       }
       _mm512_store_si512(bytes + i, clamp(v[0], v[1], v[2], v[3]));
     }
-    uint8_t* dst = static_cast<uint8_t*>(j.out) + pixel0 * stride;
-    if (stride == out_c) {
-      std::memcpy(dst, bytes, values);
-    } else {
-      for (size_t p = 0; p < count; ++p) copy_bytes(dst + p * stride, bytes + p * out_c, out_c);
-    }
+    store_pixels(static_cast<uint8_t*>(j.out) + pixel0 * stride, bytes, count, out_c, stride);
     return;
   }
   if (j.requant == nullptr) {
