@@ -457,6 +457,149 @@ void narrow_rows(const DirectConvJob& j, size_t begin, size_t end) {
   }
 }
 
+// Transposed convolution with stride == kernel (KernelTable::direct_deconv,
+// the 2x2 stride-2 up-sampling of a UNet): deconv_u8_tiled_c2_avx2. Each
+// input pixel's in_c values times the weights give its kh x kw patch of the
+// output, and the patches tile the output without overlap. Per kernel row
+// ky a pixel's kw out_c outputs (kx, o) are one run of columns: as a 1x1
+// convolution with kw out_c output columns, the same strip (runs of input
+// pixels widened once to x - x_zp), the same 6 x 2-vector tiles and K loop
+// (pairs of input channels) as the convolution above. Each tile's outputs
+// go through the output stage into a small buffer and from there, per
+// pixel and kx (or per pixel where the run is contiguous in the output), to
+// their place, with the crop applied there. The GEMM route does the same
+// through a [pixels, kh kw out_c] block and a scatter pass; on Zen 2 it
+// spent as long in its packing and scatter as in multiplying.
+//
+// Weights, packed once: per pair r of input channels, per kernel row ky,
+// per vector v of 8 columns (column kx out_c + o = 8 v + l), int16 pairs
+// (w[o][ky][kx][2r] - w_zp[o], w[o][ky][kx][2r + 1] - w_zp[o]), 0 past
+// in_c and past kw out_c; the bias per padded column (ky, 8 v + l). Exact
+// for the same reasons as the convolution's.
+constexpr size_t kDeconvMaxInC = 64;
+constexpr size_t kDeconvMaxRow = 256;  // kw out_c columns of one kernel row
+constexpr size_t kDeconvP = 6;
+
+void deconv_rows(const DirectConvJob& j, size_t begin, size_t end) {
+  constexpr size_t P = kDeconvP;
+  const ConvGeometry& g = j.g;
+  const size_t in_c = j.in_c, out_c = j.out_c, row = j.kw * out_c;
+  const size_t row_vectors = (row + kGroup - 1) / kGroup, row_padded = row_vectors * kGroup;
+  const size_t vectors = j.packed->channels / kGroup;  // kh row_vectors
+  const bool requant = j.requant != nullptr;
+  const size_t elem = requant ? 1 : sizeof(int32_t), stride = j.out_stride;
+  const __m256i zp16 = _mm256_set1_epi16(static_cast<int16_t>(j.x_zero_point));
+  const __m256i zero = _mm256_setzero_si256();
+  const int16_t* weights = reinterpret_cast<const int16_t*>(j.packed->data.data());
+  const int32_t* bias = j.packed->bias.data();
+  // Runs of whole tiles, as many as the strip holds with 32 values to spare.
+  const size_t run_cap = std::max<size_t>(P, (kStripValues - 32) / in_c / P * P);
+  alignas(32) int16_t strip[kStripValues];
+  alignas(32) int32_t sums[P * 2 * kGroup];
+  alignas(32) uint8_t patch[P * kDeconvMaxRow * sizeof(int32_t)];  // [p][row_padded] elements
+  const avx2::OutputClamp clamp(j.zero_point, j.qmin, j.qmax);
+  size_t n = begin / (g.in_h * g.in_w), y = begin / g.in_w % g.in_h, x = begin % g.in_w;
+  for (size_t pixel = begin; pixel < end;) {
+    const size_t run = std::min(run_cap, end - pixel), tiles = (run + P - 1) / P;
+    widen(strip, j.x + pixel * in_c, run * in_c, j.x_bytes - pixel * in_c, zp16);
+    // The last tile's pixels past the run read zeros (their outputs are
+    // dropped), and so does its last pair past in_c.
+    for (size_t i = (run * in_c + 15) / 16 * 16; i < tiles * P * in_c + 16; i += 16) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(strip + i), zero);
+    }
+    for (size_t t = 0; t < tiles; ++t) {
+      const size_t count = std::min(P, run - t * P);
+      const int16_t* in = strip + t * P * in_c;
+      // The tile's pixels' coordinates, stepped rather than divided.
+      size_t image[P], iy[P], ix[P];
+      for (size_t p = 0; p < count; ++p) {
+        image[p] = n;
+        iy[p] = y;
+        ix[p] = x;
+        if (++x == g.in_w) {
+          x = 0;
+          if (++y == g.in_h) {
+            y = 0;
+            ++n;
+          }
+        }
+      }
+      for (size_t ky = 0; ky < j.kh; ++ky) {
+        for (size_t v = 0; v < row_vectors; v += 2) {
+          const size_t G = std::min<size_t>(2, row_vectors - v), col0 = v * kGroup;
+          const int32_t* b = bias + ky * row_padded + col0;
+          for (size_t gi = 0; gi < G; ++gi) {
+            const __m256i bv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 8 * gi));
+            for (size_t p = 0; p < P; ++p)
+              _mm256_store_si256(reinterpret_cast<__m256i*>(sums + (p * G + gi) * 8), bv);
+          }
+          const TileLoop loop = {
+              in, 0, in_c, weights + (ky * row_vectors + v) * 16, vectors * 16, 1, (in_c + 1) / 2};
+          if (G == 2) {
+            accumulate<P, 2>(loop, sums);
+          } else {
+            accumulate<P, 1>(loop, sums);
+          }
+          if (!requant) {
+            for (size_t p = 0; p < count; ++p) {
+              std::memcpy(reinterpret_cast<int32_t*>(patch) + p * row_padded + col0,
+                          sums + p * G * kGroup, G * kGroup * sizeof(int32_t));
+            }
+            continue;
+          }
+          // Two pixels per 32 bytes. Column c's channel is c % out_c, as
+          // the stage's tables cycle.
+          const MulQuantLanes l0 = lanes8_at(*j.requant, col0);
+          const MulQuantLanes l1 = G == 2 ? lanes8_at(*j.requant, col0 + 8) : l0;
+          const auto value = [&](size_t p, size_t gi) {
+            return requant8(
+                _mm256_load_si256(reinterpret_cast<const __m256i*>(sums + (p * G + gi) * 8)),
+                *j.requant, gi == 0 ? l0 : l1);
+          };
+          for (size_t p = 0; p < count; p += 2) {
+            const size_t q = p + 1 < P ? p + 1 : p;
+            const __m256i bytes = G == 2
+                                      ? clamp(value(p, 0), value(p, 1), value(q, 0), value(q, 1))
+                                      : clamp(value(p, 0), value(q, 0), value(p, 0), value(p, 0));
+            uint8_t* dst = patch + p * row_padded + col0;
+            const __m128i lo = _mm256_castsi256_si128(bytes),
+                          hi = _mm256_extracti128_si256(bytes, 1);
+            if (G == 2) {
+              _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), lo);
+              _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + row_padded), hi);
+            } else {  // bytes 0-7: pixel p, 8-15: pixel q
+              _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), lo);
+              _mm_storel_epi64(reinterpret_cast<__m128i*>(dst + row_padded), _mm_srli_si128(lo, 8));
+            }
+          }
+        }
+        // Kernel row ky of each pixel's patch to its place in the output.
+        for (size_t p = 0; p < count; ++p) {
+          const ptrdiff_t oy =
+              static_cast<ptrdiff_t>(iy[p] * j.kh + ky) - static_cast<ptrdiff_t>(g.pad_top);
+          if (oy < 0 || oy >= static_cast<ptrdiff_t>(g.out_h)) continue;
+          const ptrdiff_t ox0 =
+              static_cast<ptrdiff_t>(ix[p] * j.kw) - static_cast<ptrdiff_t>(g.pad_left);
+          uint8_t* line = static_cast<uint8_t*>(j.out) +
+                          (image[p] * g.out_h + static_cast<size_t>(oy)) * g.out_w * stride * elem;
+          const uint8_t* src = patch + p * row_padded * elem;
+          if (stride == out_c && ox0 >= 0 && static_cast<size_t>(ox0) + j.kw <= g.out_w) {
+            copy_bytes(line + static_cast<size_t>(ox0) * stride * elem, src, row * elem);
+            continue;
+          }
+          for (size_t kx = 0; kx < j.kw; ++kx) {
+            const ptrdiff_t ox = ox0 + static_cast<ptrdiff_t>(kx);
+            if (ox < 0 || ox >= static_cast<ptrdiff_t>(g.out_w)) continue;
+            copy_bytes(line + static_cast<size_t>(ox) * stride * elem, src + kx * out_c * elem,
+                       out_c * elem);
+          }
+        }
+      }
+    }
+    pixel += run;
+  }
+}
+
 }  // namespace
 
 bool prepare_narrow_avx2(const DirectConvWeights& w, DirectConvPacked* out) {
@@ -497,6 +640,49 @@ void conv_u8_narrow_c2_avx2(const DirectConvJob& j, size_t begin, size_t end) {
   } else {
     narrow_rows<6>(j, begin, end);
   }
+}
+
+}  // namespace lowp
+
+namespace lowp {
+
+bool prepare_deconv_avx2(const DirectConvWeights& w, DirectConvPacked* out) {
+  const size_t row = w.kw * w.out_c;
+  if (w.kh == 0 || w.kw == 0 || w.kh != w.sh || w.kw != w.sw || w.in_c == 0 ||
+      w.in_c > kDeconvMaxInC || w.out_c == 0 || row > kDeconvMaxRow) {
+    return false;
+  }
+  const size_t row_vectors = (row + kGroup - 1) / kGroup, row_padded = row_vectors * kGroup;
+  const size_t vectors = w.kh * row_vectors, pairs = (w.in_c + 1) / 2;
+  std::vector<int16_t> weights(pairs * vectors * 16, 0);
+  out->channels = vectors * kGroup;
+  out->bias.assign(out->channels, 0);
+  for (size_t o = 0; o < w.out_c; ++o) {
+    const int32_t zp = w.w_zero_point[w.w_zero_point_count == 1 ? 0 : o];
+    for (size_t ky = 0; ky < w.kh; ++ky) {
+      for (size_t kx = 0; kx < w.kw; ++kx) {
+        const size_t col = kx * w.out_c + o, v = ky * row_vectors + col / kGroup;
+        if (w.bias != nullptr) out->bias[ky * row_padded + col] = w.bias[o];
+        for (size_t c = 0; c < w.in_c; ++c) {
+          weights[((c / 2) * vectors + v) * 16 + col % kGroup * 2 + c % 2] =
+              static_cast<int16_t>(w.w[((o * w.kh + ky) * w.kw + kx) * w.in_c + c] - zp);
+        }
+      }
+    }
+  }
+  out->data.resize(weights.size() * sizeof(int16_t));
+  std::memcpy(out->data.data(), weights.data(), out->data.size());
+  out->flags = 0;
+  return true;
+}
+
+void deconv_u8_tiled_c2_avx2(const DirectConvJob& j, size_t begin, size_t end) {
+  deconv_rows(j, begin, end);
+}
+
+const DirectConvKernel& avx2_direct_deconv_kernel() {
+  static const DirectConvKernel kernel = {prepare_deconv_avx2, deconv_u8_tiled_c2_avx2};
+  return kernel;
 }
 
 }  // namespace lowp

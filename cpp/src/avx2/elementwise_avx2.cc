@@ -161,12 +161,13 @@ namespace native {
 
 // AVX2 + FMA: every kernel of the table.
 const PathEntry& path_entry_avx2() {
-  static const PathEntry entry = {"avx2",
-                                  10,
-                                  kFeatureAvx2,
-                                  "scalar",
-                                  {requant_q31_u8_avx2, mulquant_q31_s32_avx2, quantize_f32_u8_avx2,
-                                   &avx2_gemm_kernel(), &avx2_direct_conv_kernel()}};
+  static const PathEntry entry = {
+      "avx2",
+      10,
+      kFeatureAvx2,
+      "scalar",
+      {requant_q31_u8_avx2, mulquant_q31_s32_avx2, quantize_f32_u8_avx2, &avx2_gemm_kernel(),
+       &avx2_direct_conv_kernel(), nullptr, &avx2_direct_deconv_kernel()}};
   return entry;
 }
 

@@ -15,4 +15,7 @@ const DirectConvKernel& avx2_direct_conv_kernel();  // conv_avx2.cc
 bool prepare_narrow_avx2(const DirectConvWeights& w, DirectConvPacked* out);
 void conv_u8_narrow_c2_avx2(const DirectConvJob& j, size_t begin, size_t end);
 
+// The transposed convolution for stride == kernel (conv_narrow_avx2.cc).
+const DirectConvKernel& avx2_direct_deconv_kernel();
+
 }  // namespace lowp
