@@ -195,6 +195,14 @@ const ConvCase kConvCases[] = {
     // 3x3, 12 of 64 channels at 5x5 stride 2).
     {1, 3, 300, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, true, true},
     {1, 6, 90, 64, 8, 5, 5, 2, 2, 2, 2, 2, 2, false, true},
+    // 1x1 heads with 1 to 4 outputs (the avx2 kernel puts pixels in lanes):
+    // several 16-channel chunks, a partial one, pixel counts that leave a
+    // short group of 8 at the end, int32 and per-channel output.
+    {2, 5, 7, 20, 2, 1, 1, 1, 1, 0, 0, 0, 0, true, true},
+    {1, 3, 11, 33, 3, 1, 1, 1, 1, 0, 0, 0, 0, true, false},
+    {1, 4, 5, 64, 4, 1, 1, 1, 1, 0, 0, 0, 0, true, true},
+    {1, 1, 3, 5, 1, 1, 1, 1, 1, 0, 0, 0, 0, false, true},
+    {1, 9, 9, 16, 2, 1, 1, 1, 1, 1, 0, 1, 0, false, true},
 };
 
 const ConvCase kDeconvCases[] = {

@@ -213,7 +213,7 @@ constexpr uint32_t kNarrowChannels = 1;
 
 bool prepare_avx2(const DirectConvWeights& w, DirectConvPacked* out) {
   if (prepare_narrow_avx2(w, out)) {
-    out->flags = kNarrowChannels;
+    out->flags |= kNarrowChannels;
     return true;
   }
   out->flags = 0;

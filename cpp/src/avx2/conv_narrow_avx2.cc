@@ -600,6 +600,120 @@ void deconv_rows(const DirectConvJob& j, size_t begin, size_t end) {
   }
 }
 
+// A 1x1 head with few output channels (the UNet's 16 -> 2): one vector per
+// output channel would leave 6 of its 8 lanes idle, so here the lanes are 8
+// pixels instead. Per 16 input channels, 8 pixels' values x - x_zp (one
+// vector each) are transposed as 8 x 8 pairs, and each output channel o
+// gains the vpmaddwd of pair vector q with (w[o][2q] - w_zp, w[o][2q + 1] -
+// w_zp) in every lane. Exact as above; the head's weights follow the
+// narrow layout's in the packed data, as [o][pair] vectors of 8 lanes.
+constexpr uint32_t kHead = 2;  // DirectConvPacked::flags
+constexpr size_t kHeadMaxOutC = 4;
+
+size_t narrow_weight_values(size_t kh, size_t kw, size_t in_c, size_t out_c) {
+  return kh * ((kw * in_c + 1) / 2) * ((out_c + kGroup - 1) / kGroup) * 16;
+}
+
+inline void transpose_8x8(__m256i r[8]) {
+  __m256i t[8], u[8];
+  for (size_t i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (size_t i = 0; i < 8; i += 4) {
+    u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+    u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (size_t i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x31);
+  }
+}
+
+// O = out_c output channels.
+template <size_t O>
+void head_rows(const DirectConvJob& j, size_t begin, size_t end) {
+  constexpr size_t out_c = O;
+  const size_t c = j.in_c, chunks = (c + 15) / 16, stride = j.out_stride;
+  const __m256i* wv =
+      reinterpret_cast<const __m256i*>(reinterpret_cast<const int16_t*>(j.packed->data.data()) +
+                                       narrow_weight_values(1, 1, c, out_c));
+  const __m256i zp16 = _mm256_set1_epi16(static_cast<int16_t>(j.x_zero_point));
+  __m256i bias[kHeadMaxOutC];
+  MulQuantLanes lanes[kHeadMaxOutC];
+  for (size_t o = 0; o < out_c; ++o) {
+    bias[o] = _mm256_set1_epi32(j.packed->bias[o]);
+    const size_t e = j.requant != nullptr && j.requant->period != 1 ? o : 0;
+    lanes[o] = j.requant != nullptr
+                   ? avx2::broadcast_lanes(j.requant->multiplier[e], j.requant->shift[e])
+                   : avx2::broadcast_lanes(0, 0);
+  }
+  const avx2::OutputClamp clamp(j.zero_point, j.qmin, j.qmax);
+  for (size_t pixel = begin; pixel < end; pixel += 8) {
+    const size_t count = std::min<size_t>(8, end - pixel);
+    __m256i acc[kHeadMaxOutC];
+    for (size_t o = 0; o < out_c; ++o) acc[o] = bias[o];
+    for (size_t k = 0; k < chunks; ++k) {
+      __m256i r[8];
+      const uint8_t* row = j.x + pixel * c + 16 * k;
+      if (count == 8 && pixel * c + 7 * c + 16 * k + 16 <= j.x_bytes) {
+#pragma GCC unroll 8
+        for (size_t p = 0; p < 8; ++p) {
+          const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + p * c));
+          r[p] = _mm256_sub_epi16(_mm256_cvtepu8_epi16(bytes), zp16);
+        }
+      } else {
+        for (size_t p = 0; p < 8; ++p) {
+          // Channels 16 k.. of the pixel (a short tile repeats its last
+          // one); past in_c the next pixel's values or zeros, which meet
+          // weight 0.
+          const size_t at = (pixel + std::min(p, count - 1)) * c + 16 * k;
+          const __m128i bytes =
+              at + 16 <= j.x_bytes
+                  ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(j.x + at))
+                  : x86::load_tail16(j.x + at, 0, std::min<size_t>(16, j.x_bytes - at),
+                                     j.x_bytes - at);
+          r[p] = _mm256_sub_epi16(_mm256_cvtepu8_epi16(bytes), zp16);
+        }
+      }
+      transpose_8x8(r);  // r[q]: pair q of the chunk, pixels in lanes
+      for (size_t o = 0; o < out_c; ++o) {
+        const __m256i* w = wv + (o * chunks + k) * 8;
+#pragma GCC unroll 8
+        for (size_t q = 0; q < 8; ++q) {
+          acc[o] = _mm256_add_epi32(acc[o], _mm256_madd_epi16(r[q], _mm256_loadu_si256(w + q)));
+        }
+      }
+    }
+    if (j.requant == nullptr) {
+      alignas(32) int32_t v[kHeadMaxOutC][8];
+      for (size_t o = 0; o < out_c; ++o)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(v[o]), acc[o]);
+      int32_t* dst = static_cast<int32_t*>(j.out) + pixel * stride;
+      for (size_t p = 0; p < count; ++p)
+        for (size_t o = 0; o < out_c; ++o) dst[p * stride + o] = v[o][p];
+      continue;
+    }
+    __m256i v[4];
+    for (size_t o = 0; o < 4; ++o) v[o] = o < out_c ? requant8(acc[o], *j.requant, lanes[o]) : v[0];
+    const __m256i bytes = clamp(v[0], v[1], v[2], v[3]);  // channel o of pixel p at 8 o + p
+    uint8_t* dst = static_cast<uint8_t*>(j.out) + pixel * stride;
+    if (out_c == 2 && stride == 2 && count == 8) {
+      const __m128i pairs =
+          _mm_shuffle_epi8(_mm256_castsi256_si128(bytes),
+                           _mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), pairs);
+      continue;
+    }
+    alignas(32) uint8_t b[32];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b), bytes);
+    for (size_t p = 0; p < count; ++p)
+      for (size_t o = 0; o < out_c; ++o) dst[p * stride + o] = b[o * 8 + p];
+  }
+}
+
 }  // namespace
 
 bool prepare_narrow_avx2(const DirectConvWeights& w, DirectConvPacked* out) {
@@ -628,13 +742,43 @@ bool prepare_narrow_avx2(const DirectConvWeights& w, DirectConvPacked* out) {
       }
     }
   }
+  out->flags = 0;
+  if (w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.out_c <= kHeadMaxOutC) {
+    // The head's [o][pair] vectors, every lane the same pair (int16 values,
+    // 16 per vector), pairs padded to whole chunks of 16 input channels.
+    const size_t chunk_pairs = (w.in_c + 15) / 16 * 8, at = weights.size();
+    weights.resize(at + w.out_c * chunk_pairs * 16, 0);
+    for (size_t o = 0; o < w.out_c; ++o) {
+      const int32_t zp = w.w_zero_point[w.w_zero_point_count == 1 ? 0 : o];
+      for (size_t c = 0; c < w.in_c; ++c) {
+        for (size_t lane = 0; lane < 8; ++lane) {
+          weights[at + (o * chunk_pairs + c / 2) * 16 + lane * 2 + c % 2] =
+              static_cast<int16_t>(w.w[o * w.in_c + c] - zp);
+        }
+      }
+    }
+    out->flags = kHead;
+  }
   out->data.resize(weights.size() * sizeof(int16_t));
   std::memcpy(out->data.data(), weights.data(), out->data.size());
-  out->flags = 0;
   return true;
 }
 
 void conv_u8_narrow_c2_avx2(const DirectConvJob& j, size_t begin, size_t end) {
+  const ConvGeometry& g = j.g;
+  if ((j.packed->flags & kHead) && g.pad_top == 0 && g.pad_left == 0 && g.out_h == g.in_h &&
+      g.out_w == g.in_w) {
+    switch (j.out_c) {
+      case 1:
+        return head_rows<1>(j, begin, end);
+      case 2:
+        return head_rows<2>(j, begin, end);
+      case 3:
+        return head_rows<3>(j, begin, end);
+      default:
+        return head_rows<4>(j, begin, end);
+    }
+  }
   if (j.packed->channels == kGroup) {
     narrow_rows<12>(j, begin, end);
   } else {
