@@ -2,6 +2,7 @@
 set_property(GLOBAL PROPERTY LOWP_PATHS "")
 set_property(GLOBAL PROPERTY LOWP_SIMDE_PATHS "")
 set_property(GLOBAL PROPERTY LOWP_SIMDE_SOURCES "")
+set_property(GLOBAL PROPERTY LOWP_FLAGGED_SOURCES "")
 
 function(lowp_add_isa name arch flags)
   cmake_parse_arguments(ISA "SIMDE_TEST" "" "" ${ARGN})
@@ -11,6 +12,7 @@ function(lowp_add_isa name arch flags)
   target_sources(lowp_core PRIVATE ${ISA_UNPARSED_ARGUMENTS})
   if(flags)
     set_source_files_properties(${ISA_UNPARSED_ARGUMENTS} PROPERTIES COMPILE_OPTIONS "${flags}")
+    set_property(GLOBAL APPEND PROPERTY LOWP_FLAGGED_SOURCES ${ISA_UNPARSED_ARGUMENTS})
   endif()
   set_property(GLOBAL APPEND PROPERTY LOWP_PATHS ${name})
   if(ISA_SIMDE_TEST)
@@ -28,6 +30,13 @@ function(lowp_write_path_list)
     string(APPEND text "LOWP_PATH(${p})\n")
   endforeach()
   file(CONFIGURE OUTPUT "${CMAKE_BINARY_DIR}/generated/lowp_paths.inc" CONTENT "${text}")
+  # The sources compiled with an ISA's flags, one per line, for CI's check
+  # that their objects define no weak symbols (a template instantiated there,
+  # such as a std::vector member, would carry the ISA's instructions to every
+  # caller the linker resolves to it).
+  get_property(flagged GLOBAL PROPERTY LOWP_FLAGGED_SOURCES)
+  list(JOIN flagged "\n" flagged_text)
+  file(CONFIGURE OUTPUT "${CMAKE_BINARY_DIR}/lowp_isa_sources.txt" CONTENT "${flagged_text}\n")
   target_include_directories(lowp_core PRIVATE "${CMAKE_BINARY_DIR}/generated")
 endfunction()
 

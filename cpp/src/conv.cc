@@ -29,6 +29,12 @@
 #include "lowp/lowp.h"
 
 namespace lowp {
+
+void DirectConvPacked::reset(size_t data_bytes, size_t bias_values) {
+  data.assign(data_bytes, 0);
+  bias.assign(bias_values, 0);
+}
+
 namespace {
 
 // n values cycling through values[0, count): a per-channel table repeated

@@ -34,11 +34,22 @@ struct DirectConvWeights {
 // and one int32 per output channel (bias and whatever else the kernel folds
 // per channel), padded as the kernel likes (at least out_c entries; per-
 // channel requant tables are padded to `channels`).
+//
+// The prepare functions live in ISA folders, compiled with the ISA's flags:
+// they size the two vectors only through reset(), which conv.cc defines
+// without those flags, and then write through data() / operator[]. Calling
+// std::vector's sizing members there would instantiate them (weak symbols)
+// with AVX-512 or AVX2 code, and the linker may pick that copy for every
+// caller in the library: a SIGILL on a CPU without the ISA (CI checks the
+// ISA objects for such symbols).
 struct DirectConvPacked {
   std::vector<uint8_t> data;  // 64-byte aligned use: kernels load unaligned
   std::vector<int32_t> bias;
   size_t channels = 0;
   uint32_t flags = 0;  // the kernel's own (e.g. a term it can skip)
+
+  // data_bytes zero bytes and bias_values zero biases.
+  void reset(size_t data_bytes, size_t bias_values);
 };
 
 struct DirectConvJob {

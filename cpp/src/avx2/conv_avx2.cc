@@ -37,22 +37,20 @@ bool prepare_direct_avx2(const DirectConvWeights& w, DirectConvPacked* out) {
   const size_t run = w.kw * w.in_c, pairs = (run + 1) / 2;
   if (run > kMaxRow || w.kh * pairs > kMaxPairs) return false;
   const size_t groups = (w.out_c + 4 * kGroup - 1) / (4 * kGroup) * 4;
-  std::vector<int16_t> weights(groups * w.kh * pairs * 16, 0);
   out->channels = groups * kGroup;
-  out->bias.assign(out->channels, 0);
+  out->reset(groups * w.kh * pairs * 16 * sizeof(int16_t), out->channels);
+  uint8_t* weights = out->data.data();
   for (size_t o = 0; o < w.out_c; ++o) {
     const int32_t zp = w.w_zero_point[w.w_zero_point_count == 1 ? 0 : o];
     const size_t group = o / kGroup, lane = o % kGroup;
     if (w.bias != nullptr) out->bias[o] = w.bias[o];
     for (size_t ky = 0; ky < w.kh; ++ky) {
       for (size_t i = 0; i < run; ++i) {
-        weights[((group * w.kh + ky) * pairs + i / 2) * 16 + lane * 2 + i % 2] =
-            static_cast<int16_t>(w.w[(o * w.kh + ky) * run + i] - zp);
+        avx2::put_i16(weights, ((group * w.kh + ky) * pairs + i / 2) * 16 + lane * 2 + i % 2,
+                      static_cast<int16_t>(w.w[(o * w.kh + ky) * run + i] - zp));
       }
     }
   }
-  out->data.resize(weights.size() * sizeof(int16_t));
-  std::memcpy(out->data.data(), weights.data(), out->data.size());
   return true;
 }
 

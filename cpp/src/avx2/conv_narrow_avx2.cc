@@ -437,9 +437,9 @@ void narrow_rows(const DirectConvJob& j, size_t begin, size_t end) {
     for (size_t t = 0; t < tiles; ++t) {
       const size_t first = pixel + t * P, count = std::min(P, run - t * P);
       const int16_t* in = strip + t * P * step;
-      if (vectors == 1) {
+      if (P == 12 || vectors == 1) {  // 12 pixels: one vector (conv_u8_narrow_c2_avx2)
         tile<P, 1>(j, in, strip_row, step, 0, first, count);
-      } else {
+      } else if constexpr (P != 12) {
         size_t v = 0;
         for (; v + 2 <= vectors; v += 2) tile<P, 2>(j, in, strip_row, step, v, first, count);
         if (v < vectors) tile<P, 1>(j, in, strip_row, step, v, first, count);
@@ -729,38 +729,33 @@ bool prepare_narrow_avx2(const DirectConvWeights& w, DirectConvPacked* out) {
   if (w.out_c > 32 && w.in_c >= 32) return false;
   const size_t run = w.kw * w.in_c, pairs = (run + 1) / 2;
   const size_t vectors = (w.out_c + kGroup - 1) / kGroup;
-  std::vector<int16_t> weights(w.kh * pairs * vectors * 16, 0);
+  const size_t narrow_values = narrow_weight_values(w.kh, w.kw, w.in_c, w.out_c);
+  const bool head = w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.out_c <= kHeadMaxOutC;
+  // The head's [o][pair] vectors follow, every lane the same pair (int16
+  // values, 16 per vector), pairs padded to whole chunks of 16 channels.
+  const size_t chunk_pairs = (w.in_c + 15) / 16 * 8;
+  const size_t head_values = head ? w.out_c * chunk_pairs * 16 : 0;
   out->channels = vectors * kGroup;
-  out->bias.assign(out->channels, 0);
+  out->reset((narrow_values + head_values) * sizeof(int16_t), out->channels);
+  uint8_t* weights = out->data.data();
   for (size_t o = 0; o < w.out_c; ++o) {
     const int32_t zp = w.w_zero_point[w.w_zero_point_count == 1 ? 0 : o];
     if (w.bias != nullptr) out->bias[o] = w.bias[o];
     for (size_t ky = 0; ky < w.kh; ++ky) {
       for (size_t k = 0; k < run; ++k) {
-        weights[((ky * pairs + k / 2) * vectors + o / kGroup) * 16 + o % kGroup * 2 + k % 2] =
-            static_cast<int16_t>(w.w[(o * w.kh + ky) * run + k] - zp);
+        avx2::put_i16(weights,
+                      ((ky * pairs + k / 2) * vectors + o / kGroup) * 16 + o % kGroup * 2 + k % 2,
+                      static_cast<int16_t>(w.w[(o * w.kh + ky) * run + k] - zp));
+      }
+    }
+    for (size_t c = 0; head && c < w.in_c; ++c) {
+      for (size_t lane = 0; lane < 8; ++lane) {
+        avx2::put_i16(weights, narrow_values + (o * chunk_pairs + c / 2) * 16 + lane * 2 + c % 2,
+                      static_cast<int16_t>(w.w[o * w.in_c + c] - zp));
       }
     }
   }
-  out->flags = 0;
-  if (w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.out_c <= kHeadMaxOutC) {
-    // The head's [o][pair] vectors, every lane the same pair (int16 values,
-    // 16 per vector), pairs padded to whole chunks of 16 input channels.
-    const size_t chunk_pairs = (w.in_c + 15) / 16 * 8, at = weights.size();
-    weights.resize(at + w.out_c * chunk_pairs * 16, 0);
-    for (size_t o = 0; o < w.out_c; ++o) {
-      const int32_t zp = w.w_zero_point[w.w_zero_point_count == 1 ? 0 : o];
-      for (size_t c = 0; c < w.in_c; ++c) {
-        for (size_t lane = 0; lane < 8; ++lane) {
-          weights[at + (o * chunk_pairs + c / 2) * 16 + lane * 2 + c % 2] =
-              static_cast<int16_t>(w.w[o * w.in_c + c] - zp);
-        }
-      }
-    }
-    out->flags = kHead;
-  }
-  out->data.resize(weights.size() * sizeof(int16_t));
-  std::memcpy(out->data.data(), weights.data(), out->data.size());
+  out->flags = head ? kHead : 0;
   return true;
 }
 
@@ -798,9 +793,9 @@ bool prepare_deconv_avx2(const DirectConvWeights& w, DirectConvPacked* out) {
   }
   const size_t row_vectors = (row + kGroup - 1) / kGroup, row_padded = row_vectors * kGroup;
   const size_t vectors = w.kh * row_vectors, pairs = (w.in_c + 1) / 2;
-  std::vector<int16_t> weights(pairs * vectors * 16, 0);
   out->channels = vectors * kGroup;
-  out->bias.assign(out->channels, 0);
+  out->reset(pairs * vectors * 16 * sizeof(int16_t), out->channels);
+  uint8_t* weights = out->data.data();
   for (size_t o = 0; o < w.out_c; ++o) {
     const int32_t zp = w.w_zero_point[w.w_zero_point_count == 1 ? 0 : o];
     for (size_t ky = 0; ky < w.kh; ++ky) {
@@ -808,14 +803,12 @@ bool prepare_deconv_avx2(const DirectConvWeights& w, DirectConvPacked* out) {
         const size_t col = kx * w.out_c + o, v = ky * row_vectors + col / kGroup;
         if (w.bias != nullptr) out->bias[ky * row_padded + col] = w.bias[o];
         for (size_t c = 0; c < w.in_c; ++c) {
-          weights[((c / 2) * vectors + v) * 16 + col % kGroup * 2 + c % 2] =
-              static_cast<int16_t>(w.w[((o * w.kh + ky) * w.kw + kx) * w.in_c + c] - zp);
+          avx2::put_i16(weights, ((c / 2) * vectors + v) * 16 + col % kGroup * 2 + c % 2,
+                        static_cast<int16_t>(w.w[((o * w.kh + ky) * w.kw + kx) * w.in_c + c] - zp));
         }
       }
     }
   }
-  out->data.resize(weights.size() * sizeof(int16_t));
-  std::memcpy(out->data.data(), weights.data(), out->data.size());
   out->flags = 0;
   return true;
 }

@@ -94,6 +94,11 @@ static inline __m256i mulquant(__m256i x, const MulQuantLanes& p) {
   return x;
 }
 
+// Stores int16 value `index` of a packed weight buffer held as bytes.
+static inline void put_i16(uint8_t* bytes, size_t index, int16_t v) {
+  std::memcpy(bytes + index * sizeof(int16_t), &v, sizeof(v));
+}
+
 // Lanes for channels [c, c + 8) of the tables, or the one per-tensor pair.
 static inline MulQuantLanes lanes8_at(const ChannelParams& ch, size_t c) {
   if (ch.period == 1) return broadcast_lanes(ch.multiplier[0], ch.shift[0]);

@@ -78,9 +78,9 @@ bool prepare_direct_avx512vnni(const DirectConvWeights& w, DirectConvPacked* out
   if (run == 0 || run > kMaxRow || w.kh * ((run + 1) / 2) > kMaxPairs) return false;
   const size_t vectors = (w.out_c + 15) / 16;
   out->channels = vectors * 16;
-  out->data.assign(vectors * taps * 64 + out->channels * sizeof(int32_t), 0);
-  out->bias.assign(out->channels, 0);
-  std::vector<int32_t> c(out->channels, 0);
+  out->reset(vectors * taps * 64 + out->channels * sizeof(int32_t), out->channels);
+  uint8_t* c = out->data.data() + vectors * taps * 64;  // int32 per channel
+  bool no_sums = true;                                  // every c[o] is 0 (the padding's are)
   for (size_t o = 0; o < w.out_c; ++o) {
     const int32_t zp = w.w_zero_point[w.w_zero_point_count == 1 ? 0 : o];
     uint8_t* lanes = out->data.data() + (o / 16) * taps * 64 + (o % 16) * 4;
@@ -95,10 +95,11 @@ bool prepare_direct_avx512vnni(const DirectConvWeights& w, DirectConvPacked* out
     const uint32_t folded = static_cast<uint32_t>(w.bias != nullptr ? w.bias[o] : 0) -
                             static_cast<uint32_t>(int64_t{w.x_zero_point} * sum);
     out->bias[o] = static_cast<int32_t>(folded);
-    c[o] = (128 - zp) & 0xFFFF;
+    const int32_t term = (128 - zp) & 0xFFFF;
+    std::memcpy(c + o * sizeof(int32_t), &term, sizeof(term));
+    no_sums &= term == 0;
   }
-  std::memcpy(out->data.data() + vectors * taps * 64, c.data(), c.size() * sizeof(int32_t));
-  out->flags = std::all_of(c.begin(), c.end(), [](int32_t v) { return v == 0; }) ? kNoSums : 0;
+  out->flags = no_sums ? kNoSums : 0;
   return true;
 }
 

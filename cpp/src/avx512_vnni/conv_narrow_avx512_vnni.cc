@@ -361,9 +361,8 @@ bool prepare_narrow_avx512vnni(const DirectConvWeights& w, DirectConvPacked* out
   const Layout l = layout_of(w.kw, w.in_c, w.out_c, !symmetric);
   const size_t run = w.kw * w.in_c, vector_bytes = w.kh * l.quads * l.groups * 64;
   out->channels = l.vectors * 16;
-  out->data.assign(vector_bytes + out->channels * sizeof(int32_t), 0);
-  out->bias.assign(out->channels, 0);
-  std::vector<int32_t> c(out->channels, 0);
+  out->reset(vector_bytes + out->channels * sizeof(int32_t), out->channels);
+  uint8_t* c = out->data.data() + vector_bytes;  // int32 per channel
   // Byte k of kernel row ky, lane `lane` of vector g.
   const auto at = [&](size_t ky, size_t k, size_t g, size_t lane) -> uint8_t& {
     return out->data[((ky * l.quads + k / 4) * l.groups + g) * 64 + lane * 4 + k % 4];
@@ -381,14 +380,14 @@ bool prepare_narrow_avx512vnni(const DirectConvWeights& w, DirectConvPacked* out
     const uint32_t folded = static_cast<uint32_t>(w.bias != nullptr ? w.bias[o] : 0) -
                             static_cast<uint32_t>(int64_t{w.x_zero_point} * sum);
     out->bias[o] = static_cast<int32_t>(folded);
-    c[o] = 128 - zp;
+    const int32_t term = 128 - zp;
+    std::memcpy(c + o * sizeof(int32_t), &term, sizeof(term));
   }
   if (!symmetric) {
     for (size_t ky = 0; ky < w.kh; ++ky)
       for (size_t k = 0; k < run; ++k)
         for (size_t lane = 0; lane < 16; ++lane) at(ky, k, l.vectors, lane) = 1;
   }
-  std::memcpy(out->data.data() + vector_bytes, c.data(), c.size() * sizeof(int32_t));
   out->flags = symmetric ? kNarrowNoSums : 0;
   return true;
 }

@@ -334,8 +334,7 @@ bool prepare_deconv_avx512vnni(const DirectConvWeights& w, DirectConvPacked* out
   const Layout l = layout_of(w.kh, w.kw, w.in_c, w.out_c, !symmetric);
   const size_t columns = w.kh * l.row * 16;  // padded
   out->channels = columns;
-  out->data.assign(l.vectors_bytes + l.sums_bytes + columns * sizeof(int32_t), 0);
-  out->bias.assign(columns, 0);
+  out->reset(l.vectors_bytes + l.sums_bytes + columns * sizeof(int32_t), columns);
   int32_t* c = reinterpret_cast<int32_t*>(out->data.data() + l.vectors_bytes + l.sums_bytes);
   const size_t run = w.kw * w.out_c;
   for (size_t ky = 0; ky < w.kh; ++ky) {
