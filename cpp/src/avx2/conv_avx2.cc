@@ -206,7 +206,8 @@ void direct_conv_avx2(const DirectConvJob& j, size_t begin, size_t end) {
 }
 
 // The folder's direct kernel: the narrow-channel one (conv_narrow_avx2.cc)
-// for the shapes it takes, else the narrow-row one above.
+// for the shapes it takes, else the narrow-row one above. Bit 0 of the
+// packed flags says which; the narrow kernel keeps its own bits above it.
 constexpr uint32_t kNarrowChannels = 1;
 
 bool prepare_avx2(const DirectConvWeights& w, DirectConvPacked* out) {

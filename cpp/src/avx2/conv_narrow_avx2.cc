@@ -359,11 +359,9 @@ void tile(const DirectConvJob& j, const int16_t* in, size_t row_stride, size_t s
       if (channels == G * kGroup) {
         for (size_t g = 0; g < G; ++g)
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 8 * g), acc[p][g]);
-      } else {
-        alignas(32) int32_t tmp[G * kGroup];
-        for (size_t g = 0; g < G; ++g)
-          _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 8 * g), acc[p][g]);
-        copy_bytes(reinterpret_cast<uint8_t*>(dst), reinterpret_cast<const uint8_t*>(tmp),
+      } else {  // sums holds the pixel's G vectors side by side
+        copy_bytes(reinterpret_cast<uint8_t*>(dst),
+                   reinterpret_cast<const uint8_t*>(sums + p * G * kGroup),
                    channels * sizeof(int32_t));
       }
     }
@@ -409,8 +407,6 @@ void tile(const DirectConvJob& j, const int16_t* in, size_t row_stride, size_t s
   }
 }
 
-// Pixels [begin, end) in tiles of at most P along each output row; each
-// tile's strip is widened once for all its chunks of output channels.
 // Pixels [begin, end) in runs of tiles of P along each output row: each
 // run's strip is widened once for all its tiles and chunks of output
 // channels.
