@@ -323,11 +323,15 @@ void tile(const DirectConvJob& j, const int16_t* in, size_t row_stride, size_t s
     // Few channels (a 2-channel head): the tile's P out_c values are
     // adjacent in the output, so they are packed together first and
     // finished 32 at a time rather than one vector per pixel. Each store
-    // writes 8 lanes; the next pixel's overwrites those past out_c.
+    // writes 8 lanes; the next pixel's overwrites those past out_c. The
+    // lanes after the last store are zeroed: the 32-value steps below read
+    // them (their results are never stored).
     alignas(32) int32_t packed[P * kGroup + 32];
 #pragma GCC unroll 12
     for (size_t p = 0; p < P; ++p)
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(packed + p * out_c), acc[p][0]);
+    const size_t written = (P - 1) * out_c + kGroup;
+    std::memset(packed + written, 0, sizeof(packed) - written * sizeof(int32_t));
     const size_t values = count * out_c;
     if (j.requant == nullptr) {
       store_pixels(static_cast<int32_t*>(j.out) + pixel0 * stride, packed, count, out_c, stride);

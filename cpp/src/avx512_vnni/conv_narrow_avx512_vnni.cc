@@ -147,10 +147,14 @@ void tile(const DirectConvJob& j, const TileInput& in, size_t pixel0, size_t cou
     // Few channels (a 2-channel head): the tile's P out_c values are
     // adjacent in the output, so they are packed together first and
     // finished 16 at a time rather than one vector per pixel. Each store
-    // writes 16 lanes; the next pixel's overwrites those past out_c.
+    // writes 16 lanes; the next pixel's overwrites those past out_c. The
+    // lanes after the last store are zeroed: the 64-value steps below read
+    // them (their results are never stored).
     alignas(64) int32_t packed[P * 16];
 #pragma GCC unroll 16
     for (size_t p = 0; p < P; ++p) _mm512_storeu_si512(packed + p * out_c, acc[p][0]);
+    const size_t written = (P - 1) * out_c + 16;
+    std::memset(packed + written, 0, sizeof(packed) - written * sizeof(int32_t));
     const size_t values = count * out_c;
     if (j.requant == nullptr) {
       store_pixels(static_cast<int32_t*>(j.out) + pixel0 * stride, packed, count, out_c, stride);
