@@ -42,6 +42,12 @@ inline void cpu_relax() {
 #endif
 }
 
+// True on a pool worker, and on a caller while its job runs: a
+// parallel_for from inside a task runs its tasks serially on that thread
+// (the pool runs one job at a time, and the caller already holds its
+// submit mutex).
+thread_local bool t_in_job = false;
+
 int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -134,6 +140,7 @@ class ThreadPool {
   }
 
   void worker_loop(int index) {
+    t_in_job = true;
     uint64_t seen = 0;
     const auto next = [&] {
       return generation_.load(std::memory_order_acquire) != seen ||
@@ -291,7 +298,7 @@ void parallel_for(size_t n_tasks, void (*fn)(void* ctx, size_t task), void* ctx,
   if (scope != nullptr && scope->stop()) return;
   const int threads =
       static_cast<int>(std::min<size_t>(static_cast<size_t>(threads_for(work)), n_tasks));
-  if (threads <= 1) {
+  if (threads <= 1 || t_in_job) {
     run_serial(n_tasks, fn, ctx, scope);
     return;
   }
@@ -301,6 +308,10 @@ void parallel_for(size_t n_tasks, void (*fn)(void* ctx, size_t task), void* ctx,
     run_serial(n_tasks, fn, ctx, scope);
     return;
   }
+  t_in_job = true;
+  struct Leave {
+    ~Leave() { t_in_job = false; }
+  } leave;
   p.run(n_tasks, fn, ctx, threads, scope);
 }
 

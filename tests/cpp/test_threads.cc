@@ -3,6 +3,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels.h"
 #include "lowp/lowp.h"
 #include "test_util.h"
 
@@ -125,4 +126,42 @@ LOWP_TEST(interrupt_scopes_nest) {
     LOWP_CHECK(lowp::InterruptScope::current() == &inner, "the inner scope is not current");
   }
   LOWP_CHECK(lowp::InterruptScope::current() == &outer, "the outer scope is not back");
+}
+
+// A parallel_for from inside a task (on the caller or on a worker) runs its
+// tasks on that thread: every inner task runs once, and nothing deadlocks.
+namespace {
+struct Nested {
+  std::vector<int> hits;  // outer task * kInner + inner task
+};
+constexpr size_t kOuter = 8, kInner = 16;
+struct InnerCtx {
+  Nested* nested;
+  size_t outer;
+};
+void inner_task(void* ctx, size_t task) {
+  const InnerCtx& c = *static_cast<InnerCtx*>(ctx);
+  ++c.nested->hits[c.outer * kInner + task];
+}
+void outer_task(void* ctx, size_t task) {
+  InnerCtx inner = {static_cast<Nested*>(ctx), task};
+  lowp::parallel_for(kInner, inner_task, &inner, lowp::kMinParallelWork * 4);
+}
+}  // namespace
+
+LOWP_TEST(nested_parallel_for_runs_inline) {
+  const int saved = lowp::num_threads();
+  for (int threads : {1, 2, 3}) {
+    lowp::set_num_threads(threads);
+    for (int round = 0; round < 50; ++round) {
+      Nested nested;
+      nested.hits.assign(kOuter * kInner, 0);
+      lowp::parallel_for(kOuter, outer_task, &nested, lowp::kMinParallelWork * 4);
+      size_t once = 0;
+      for (int h : nested.hits) once += h == 1;
+      LOWP_CHECK(once == kOuter * kInner, "%d threads: %zu of %zu inner tasks ran once", threads,
+                 once, kOuter * kInner);
+    }
+  }
+  lowp::set_num_threads(saved);
 }
