@@ -245,6 +245,34 @@ def test_auto_picks_a_method_per_tensor(net, data):
     assert sweep.both_bits[4] < sweep.both_bits[8]
 
 
+def test_float_model_built_once_per_use(net, data, monkeypatch):
+    """auto builds one float executor for calibration and its choices; other bit
+    widths need no float run; float_outputs builds one and keeps it."""
+    from lowp.quantizer import _model, _prepare
+
+    built = []
+    real = _model.executor
+
+    def counting(pg):
+        built.append(pg)
+        return real(pg)
+
+    monkeypatch.setattr(_model, "executor", counting)
+    monkeypatch.setattr(_prepare, "executor", counting)  # run_float's
+    cal, test = data
+    qm = quantize_model(net, cal, method="auto", progress=False)
+    assert len(built) == 1
+    six = qm.requantized(activation_bits=6)
+    assert len(built) == 1
+    first = six.float_outputs(test)
+    again = six.float_outputs(test)
+    assert len(built) == 2
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(first, _torch_out(net, test)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
 def test_calibration_as_batches_equals_one_array(net, data):
     cal, _ = data
     a = quantize_model(net, cal, progress=False)

@@ -13,14 +13,13 @@ import numpy as np
 import lowp
 from lowp import _checks
 from lowp.graph import Graph as IntGraph
-from lowp.graph import Runtime
 from lowp.quant import QParams
 from lowp.tflite._schema import TensorSpec
 
 from ._calib import METHODS, RangeObserver
 from ._eval import OneOp, input_qparams, outputs_sqnr, qparams_of
 from ._fgraph import FGraph
-from ._prepare import PGraph, executor, prepare, run_float
+from ._prepare import PGraph, executor, prepare
 from ._report import Report, Sweep, make_report, make_sweep
 from ._tflite import Scheme, TensorQuant, build, clamp_problem, share_groups
 
@@ -146,11 +145,12 @@ class QuantizedModel:
         self.ranges = ranges
         desc = f"lowp {lowp.__version__} {scheme.name} {method}"
         self.tflite_graph, self._index = build(prepared, quant, scheme, desc)
-        self.tflite = Model(self.tflite_graph)
-        if scheme.activation_bits < 8:
-            # TFLite's kernels clamp to 8 bits; b-bit activations also clamp
-            # every requantized output to the b-bit range
-            self.tflite.runtime = Runtime(_narrow(self.tflite.runtime.graph, scheme))
+        # TFLite's kernels clamp to 8 bits; b-bit activations also clamp
+        # every requantized output to the b-bit range
+        narrow = scheme.activation_bits < 8
+        self.tflite = Model(
+            self.tflite_graph, rewrite=(lambda g: _narrow(g, scheme)) if narrow else None
+        )
         self.graph = self.tflite.runtime.graph
         self.input_names = list(prepared.inputs)
         self.output_names = list(prepared.outputs)
@@ -161,6 +161,7 @@ class QuantizedModel:
         #: per concatenation, the model's output SQNR (dB) with either choice, when tried
         self.concat_sqnr: dict[str, dict[str, float]] = {}
         self._recalibrate: tuple[float, dict[str, np.ndarray] | None] = (99.99, None)
+        self._float_engine: Any = None
 
     def __repr__(self) -> str:
         return (
@@ -243,8 +244,9 @@ class QuantizedModel:
     def float_outputs(self, *xs: Any) -> np.ndarray | tuple[np.ndarray, ...]:
         """The float model (batch norm folded, NumPy) on ``xs``, source layout."""
         arrs = self._check_inputs(xs, "float")
-        vals = run_float(
-            self.prepared,
+        if self._float_engine is None:  # built once: it holds a copy of the weights
+            self._float_engine = executor(self.prepared)
+        vals = self._float_engine.run(
             {n: _to_nhwc(np.asarray(a, np.float32)) for n, a in zip(self.input_names, arrs)},
             keep=False,
         )
@@ -394,6 +396,7 @@ class _Chooser:
         scheme: Scheme,
         percentile: float,
         samples: dict[str, np.ndarray] | None,
+        engine: Any = None,
     ):
         self.pg, self.scheme = pg, scheme
         self.observers, self.percentile = observers, percentile
@@ -403,7 +406,17 @@ class _Chooser:
         self.clamps = {n.output: n.clamp for n in pg.nodes}
         self.producer = pg.producer()
         self.samples = samples
-        self.floats = run_float(pg, samples) if samples is not None else None
+        self._engine = engine  # the float executor, when the caller has one built
+        self._floats: dict[str, np.ndarray] | None = None
+
+    @property
+    def floats(self) -> dict[str, np.ndarray] | None:
+        """Every float tensor on the kept samples, computed when first asked for
+        (only auto, the concatenation choice and bias correction need them)."""
+        if self._floats is None and self.samples is not None:
+            engine = self._engine if self._engine is not None else executor(self.pg)
+            self._floats = engine.run(self.samples, True)
+        return self._floats
 
     #: every chosen range is multiplied by this (the report's range sweep)
     range_scale = 1.0
@@ -609,7 +622,7 @@ def quantize_model(
         for t in tensors:
             observers[t].update(values[t])
     kept = {n: np.concatenate(v)[:AUTO_SAMPLES] for n, v in keep.items()} if keep else None
-    chooser = _Chooser(pg, observers, chosen_scheme, float(percentile), kept)
+    chooser = _Chooser(pg, observers, chosen_scheme, float(percentile), kept, engine)
     concats = [n.output for n in pg.nodes if n.op == "concat"]
     shared = set(concats) if concat in ("shared", "auto") else set()
     # auto starts from minmax and refines tensor by tensor, after the concatenations

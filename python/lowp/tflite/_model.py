@@ -4,6 +4,7 @@ integer graph (:mod:`lowp.graph`) and run by its native runtime."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +69,15 @@ class Model:
     from many threads at once, and it pickles (as its file's bytes).
     """
 
-    def __init__(self, graph: Graph, source: bytes | None = None):
+    def __init__(
+        self,
+        graph: Graph,
+        source: bytes | None = None,
+        *,
+        rewrite: Callable[[IntGraph], IntGraph] | None = None,
+    ):
+        # rewrite: applied to the integer graph before the runtime is built
+        # (the quantizer narrows the clamps of b-bit activations with it)
         self.graph = graph
         self._source = source
         unsupported = sorted({s.name for s in graph.ops if s.name not in OPS})
@@ -107,11 +116,11 @@ class Model:
             used.update(n.outputs)
         tensors = {i: _tensor(graph.tensors[i]) for i in sorted(used)}
         limit = getattr(graph, "memory_limit", None)
+        ig = IntGraph(tensors, nodes, list(graph.inputs), list(graph.outputs))
+        if rewrite is not None:
+            ig = rewrite(ig)
         try:
-            self.runtime = Runtime(
-                IntGraph(tensors, nodes, list(graph.inputs), list(graph.outputs)),
-                memory_limit=limit,
-            )
+            self.runtime = Runtime(ig, memory_limit=limit)
         except GraphError as err:
             raise ModelError(str(err)) from None
         self.inputs: list[TensorInfo] = self.runtime.inputs
