@@ -266,6 +266,34 @@ LOWP_TEST(conv_narrow_channels_match_definition) {
   }
 }
 
+// 1x1 stride-1 heads with 1 to 4 outputs (the avx2 and avx512_vnni narrow
+// kernels put pixels in lanes, 8 or 16 at a time): input channels within
+// one 16-channel chunk and across several, partial ones; pixel counts below,
+// at and past a group of 16 (batches too; tasks are whole rows, so rows of
+// 33 and 40 pixels give full groups); weight zero points all 128 or
+// not, per tensor or per channel; input zero points 0, 255 or any; int32 and
+// requantized output.
+LOWP_TEST(conv_heads_match_definition) {
+  const size_t in_cs[] = {1, 3, 4, 8, 15, 16, 17, 31, 33, 48, 64};
+  const size_t sizes[][3] = {{1, 1, 1}, {1, 3, 5}, {1, 8, 40}, {1, 2, 8}, {2, 5, 33}, {1, 7, 9}};
+  std::mt19937 rng(31);
+  uint32_t seed = 5000;
+  for (size_t in_c : in_cs) {
+    for (size_t out_c = 1; out_c <= 4; ++out_c, ++seed) {
+      const size_t* hw = sizes[rng() % (sizeof(sizes) / sizeof(sizes[0]))];
+      ConvCase c = {hw[0], hw[1], hw[2], in_c, out_c, 1, 1, 1, 1, 0, 0, 0, 0, false, false};
+      c.per_channel = rng() % 2 == 0;
+      c.requant = rng() % 4 != 0;
+      Data d = make_data(c, seed);
+      const int mode = static_cast<int>(seed % 3);
+      for (auto& v : d.wzp) v = mode == 0 ? 128 : static_cast<int32_t>(rng() % 256);
+      if (mode == 2 && d.wzp.size() > 1) d.wzp[0] = 128;
+      d.xzp = seed % 5 == 0 ? 0 : seed % 5 == 1 ? 255 : static_cast<int32_t>(rng() % 256);
+      test_conv(c, d);
+    }
+  }
+}
+
 LOWP_TEST(conv_transpose_matches_definition) {
   uint32_t seed = 100;
   for (const ConvCase& c : kDeconvCases) test_deconv(c, seed++);

@@ -349,6 +349,140 @@ void narrow_by_vectors(const DirectConvJob& j, size_t begin, size_t end) {
   }
 }
 
+// A 1x1 head with few output channels (the UNet's 16 -> 2): one vector of
+// 16 output channels per pixel would leave 14 of its lanes idle, so here the
+// lanes are 16 pixels instead. Per 16 input channels, the 16 pixels' 16
+// bytes (four vectors of four pixels) are transposed by 8 two-source dword
+// permutes into four vectors, vector q holding quad q (channels 4 q..4 q + 3
+// of the chunk) of every pixel; output channel o gains the vpdpbusd of
+// vector q with its weight quad (w - 128 as signed bytes) in every lane, and
+// the sums vector s gains the vpdpbusd with the quad of ones. Exact as
+// above: the same dot, s and folded bias. Channels past in_c (read from the
+// next pixel, or zeros at the end of the input) meet weight 0 and a 0 in the
+// ones quad. The head's quads follow the channel terms in the packed data:
+// int32 [o][chunk][q], then the ones quads [chunk][q].
+constexpr uint32_t kNarrowHead = 2;  // DirectConvPacked::flags
+constexpr size_t kHeadMaxOutC = 4;
+
+size_t head_quads(size_t in_c, size_t out_c) { return (out_c + 1) * ((in_c + 15) / 16) * 4; }
+
+template <size_t O, bool kSums>
+void head_rows(const DirectConvJob& j, size_t begin, size_t end) {
+  constexpr size_t out_c = O;
+  const size_t c = j.in_c, chunks = (c + 15) / 16, stride = j.out_stride;
+  const size_t vector_bytes = j.packed->data.size() - j.packed->channels * sizeof(int32_t) -
+                              head_quads(c, out_c) * sizeof(int32_t);
+  const uint8_t* terms = j.packed->data.data() + vector_bytes;
+  const uint8_t* quads = terms + j.packed->channels * sizeof(int32_t);
+  const auto quad = [&](size_t index) {
+    int32_t v;
+    std::memcpy(&v, quads + index * sizeof(int32_t), sizeof(v));
+    return _mm512_set1_epi32(v);
+  };
+  __m512i bias[kHeadMaxOutC], term[kHeadMaxOutC];
+  MulQuantLanes16 lanes[kHeadMaxOutC];
+  for (size_t o = 0; o < out_c; ++o) {
+    bias[o] = _mm512_set1_epi32(j.packed->bias[o]);
+    int32_t t;
+    std::memcpy(&t, terms + o * sizeof(int32_t), sizeof(t));
+    term[o] = _mm512_set1_epi32(t);
+    const size_t e = j.requant != nullptr && j.requant->period != 1 ? o : 0;
+    lanes[o] = j.requant != nullptr
+                   ? avx512::broadcast_lanes16(j.requant->multiplier[e], j.requant->shift[e])
+                   : avx512::broadcast_lanes16(0, 0);
+  }
+  // Dword m of the first permutes: quad m / 8 (+ 2 for the second) of
+  // pixel m % 8 of two vectors of four pixels; of the last: pixels 0..7
+  // from the first source, 8..15 from the second.
+  alignas(64) int32_t first_lo[16], first_hi[16];
+  for (int m = 0; m < 16; ++m) {
+    const int p = m % 8, q = m / 8;
+    first_lo[m] = (p < 4 ? 0 : 16) + 4 * (p % 4) + q;
+    first_hi[m] = first_lo[m] + 2;
+  }
+  const __m512i idx_lo = _mm512_load_si512(first_lo), idx_hi = _mm512_load_si512(first_hi);
+  const __m512i idx_q0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+  const __m512i idx_q1 = _mm512_add_epi32(idx_q0, _mm512_set1_epi32(8));
+  const avx512::OutputClamp16 clamp(j.zero_point, j.qmin, j.qmax);
+  for (size_t pixel = begin; pixel < end; pixel += 16) {
+    const size_t count = std::min<size_t>(16, end - pixel);
+    __m512i acc[kHeadMaxOutC], sums = _mm512_setzero_si512();
+    for (size_t o = 0; o < out_c; ++o) acc[o] = bias[o];
+    for (size_t k = 0; k < chunks; ++k) {
+      __m128i px[16];
+      const uint8_t* row = j.x + pixel * c + 16 * k;
+      if (count == 16 && pixel * c + 15 * c + 16 * k + 16 <= j.x_bytes) {
+#pragma GCC unroll 16
+        for (size_t p = 0; p < 16; ++p)
+          px[p] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + p * c));
+      } else {
+        for (size_t p = 0; p < 16; ++p) {
+          // A short tile repeats its last pixel; past the input, zeros.
+          const size_t at = (pixel + std::min(p, count - 1)) * c + 16 * k;
+          alignas(16) uint8_t bytes[16] = {};
+          std::memcpy(bytes, j.x + at, std::min<size_t>(16, j.x_bytes - at));
+          px[p] = _mm_load_si128(reinterpret_cast<const __m128i*>(bytes));
+        }
+      }
+      __m512i z[4];
+      for (size_t i = 0; i < 4; ++i) {
+        z[i] = _mm512_inserti32x4(
+            _mm512_inserti32x4(
+                _mm512_inserti32x4(_mm512_castsi128_si512(px[4 * i]), px[4 * i + 1], 1),
+                px[4 * i + 2], 2),
+            px[4 * i + 3], 3);
+      }
+      const __m512i t_lo = _mm512_permutex2var_epi32(z[0], idx_lo, z[1]);
+      const __m512i t_hi = _mm512_permutex2var_epi32(z[0], idx_hi, z[1]);
+      const __m512i u_lo = _mm512_permutex2var_epi32(z[2], idx_lo, z[3]);
+      const __m512i u_hi = _mm512_permutex2var_epi32(z[2], idx_hi, z[3]);
+      const __m512i xq[4] = {_mm512_permutex2var_epi32(t_lo, idx_q0, u_lo),
+                             _mm512_permutex2var_epi32(t_lo, idx_q1, u_lo),
+                             _mm512_permutex2var_epi32(t_hi, idx_q0, u_hi),
+                             _mm512_permutex2var_epi32(t_hi, idx_q1, u_hi)};
+#pragma GCC unroll 4
+      for (size_t q = 0; q < 4; ++q) {
+        for (size_t o = 0; o < out_c; ++o)
+          acc[o] = _mm512_dpbusd_epi32(acc[o], xq[q], quad((o * chunks + k) * 4 + q));
+        if (kSums) sums = _mm512_dpbusd_epi32(sums, xq[q], quad((out_c * chunks + k) * 4 + q));
+      }
+    }
+    if (kSums) {
+      for (size_t o = 0; o < out_c; ++o)
+        acc[o] = _mm512_add_epi32(acc[o], _mm512_mullo_epi32(sums, term[o]));
+    }
+    if (j.requant == nullptr) {
+      alignas(64) int32_t v[kHeadMaxOutC][16];
+      for (size_t o = 0; o < out_c; ++o) _mm512_store_si512(v[o], acc[o]);
+      int32_t* dst = static_cast<int32_t*>(j.out) + pixel * stride;
+      for (size_t p = 0; p < count; ++p)
+        for (size_t o = 0; o < out_c; ++o) dst[p * stride + o] = v[o][p];
+      continue;
+    }
+    __m512i v[4];
+    for (size_t o = 0; o < 4; ++o)
+      v[o] = o < out_c ? requant16(acc[o], *j.requant, lanes[o]) : v[0];
+    const __m512i bytes = clamp(v[0], v[1], v[2], v[3]);  // channel o of pixel p at 16 o + p
+    uint8_t* dst = static_cast<uint8_t*>(j.out) + pixel * stride;
+    if (out_c == 2 && stride == 2 && count == 16) {
+      const __m128i ch0 = _mm512_castsi512_si128(bytes), ch1 = _mm512_extracti32x4_epi32(bytes, 1);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_unpacklo_epi8(ch0, ch1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), _mm_unpackhi_epi8(ch0, ch1));
+      continue;
+    }
+    alignas(64) uint8_t b[64];
+    _mm512_store_si512(b, bytes);
+    for (size_t p = 0; p < count; ++p)
+      for (size_t o = 0; o < out_c; ++o) dst[p * stride + o] = b[o * 16 + p];
+  }
+}
+
+template <size_t O>
+void head_by_sums(const DirectConvJob& j, size_t begin, size_t end) {
+  if (j.packed->flags & kNarrowNoSums) return head_rows<O, false>(j, begin, end);
+  head_rows<O, true>(j, begin, end);
+}
+
 }  // namespace
 
 bool prepare_narrow_avx512vnni(const DirectConvWeights& w, DirectConvPacked* out) {
@@ -364,8 +498,10 @@ bool prepare_narrow_avx512vnni(const DirectConvWeights& w, DirectConvPacked* out
   if (!symmetric && w.out_c > 32) return false;
   const Layout l = layout_of(w.kw, w.in_c, w.out_c, !symmetric);
   const size_t run = w.kw * w.in_c, vector_bytes = w.kh * l.quads * l.groups * 64;
+  const bool head = w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.out_c <= kHeadMaxOutC;
+  const size_t head_bytes = head ? head_quads(w.in_c, w.out_c) * sizeof(int32_t) : 0;
   out->channels = l.vectors * 16;
-  out->reset(vector_bytes + out->channels * sizeof(int32_t), out->channels);
+  out->reset(vector_bytes + out->channels * sizeof(int32_t) + head_bytes, out->channels);
   uint8_t* c = out->data.data() + vector_bytes;  // int32 per channel
   // Byte k of kernel row ky, lane `lane` of vector g.
   const auto at = [&](size_t ky, size_t k, size_t g, size_t lane) -> uint8_t& {
@@ -392,11 +528,38 @@ bool prepare_narrow_avx512vnni(const DirectConvWeights& w, DirectConvPacked* out
       for (size_t k = 0; k < run; ++k)
         for (size_t lane = 0; lane < 16; ++lane) at(ky, k, l.vectors, lane) = 1;
   }
-  out->flags = symmetric ? kNarrowNoSums : 0;
+  if (head) {
+    // Quad q of chunk k of channel o: bytes w[o][16 k + 4 q + b] ^ 0x80 (0
+    // past in_c); then the ones quads (1 below in_c, else 0).
+    uint8_t* quads = c + out->channels * sizeof(int32_t);
+    const size_t chunks = (w.in_c + 15) / 16;
+    for (size_t o = 0; o <= w.out_c; ++o) {
+      for (size_t ch = 0; ch < w.in_c; ++ch) {
+        const size_t index = (o * chunks + ch / 16) * 4 + ch % 16 / 4;
+        quads[index * 4 + ch % 4] =
+            o < w.out_c ? static_cast<uint8_t>(w.w[o * w.in_c + ch] ^ 0x80) : 1;
+      }
+    }
+  }
+  out->flags = (symmetric ? kNarrowNoSums : 0) | (head ? kNarrowHead : 0);
   return true;
 }
 
 void conv_u8_narrow_c4_avx512vnni(const DirectConvJob& j, size_t begin, size_t end) {
+  const ConvGeometry& g = j.g;
+  if ((j.packed->flags & kNarrowHead) && g.pad_top == 0 && g.pad_left == 0 && g.out_h == g.in_h &&
+      g.out_w == g.in_w) {
+    switch (j.out_c) {
+      case 1:
+        return head_by_sums<1>(j, begin, end);
+      case 2:
+        return head_by_sums<2>(j, begin, end);
+      case 3:
+        return head_by_sums<3>(j, begin, end);
+      default:
+        return head_by_sums<4>(j, begin, end);
+    }
+  }
   if (j.packed->flags & kNarrowNoSums) {
     narrow_by_vectors<false>(j, begin, end);
   } else {

@@ -18,7 +18,8 @@ const DirectConvKernel& avx512_vnni_direct_deconv_kernel();
 
 // conv_narrow_avx512_vnni.cc: the direct kernel for few channels, to which
 // the path's direct-conv entry hands shapes its kernel-row kernel does not
-// take. DirectConvPacked::flags: kNarrowNoSums where every w_zp is 128.
+// take. DirectConvPacked::flags: kNarrowNoSums where every w_zp is 128 (bit
+// 1, kNarrowHead, is the file's own: a 1x1 head with pixels in lanes).
 constexpr uint32_t kNarrowNoSums = 1;
 bool prepare_narrow_avx512vnni(const DirectConvWeights& w, DirectConvPacked* out);
 void conv_u8_narrow_c4_avx512vnni(const DirectConvJob& j, size_t begin, size_t end);
