@@ -222,6 +222,15 @@ LOWP_TEST(conv_matches_definition) {
   for (const ConvCase& c : kConvCases) test_conv(c, seed++);
 }
 
+// The sweeps' zero points: weights all 128 (w_mode 0), any (1), or any
+// with the first channel at 128 (2); the input's 0 (x_mode 0), 255 (1) or
+// any.
+void draw_zero_points(Data& d, int w_mode, int x_mode, std::mt19937& rng) {
+  for (auto& v : d.wzp) v = w_mode == 0 ? 128 : static_cast<int32_t>(rng() % 256);
+  if (w_mode == 2 && d.wzp.size() > 1) d.wzp[0] = 128;  // 128 next to others
+  d.xzp = x_mode == 0 ? 0 : x_mode == 1 ? 255 : static_cast<int32_t>(rng() % 256);
+}
+
 // The narrow-channel shapes (a direct kernel where a path has one: up to 64
 // channels in and out, kernels up to 5x5, strides up to 2): input channels
 // 1 to 70 (multiples of 4 or not, kernel rows of whole quads or not), each
@@ -257,10 +266,7 @@ LOWP_TEST(conv_narrow_channels_match_definition) {
       c.per_channel = rng() % 3 != 0;
       c.requant = rep != 1;
       Data d = make_data(c, seed);
-      const int mode = static_cast<int>(seed % 3);
-      for (auto& v : d.wzp) v = mode == 0 ? 128 : static_cast<int32_t>(rng() % 256);
-      if (mode == 2 && d.wzp.size() > 1) d.wzp[0] = 128;  // 128 next to others
-      d.xzp = rep == 0 ? 0 : rep == 1 ? 255 : static_cast<int32_t>(rng() % 256);
+      draw_zero_points(d, static_cast<int>(seed % 3), rep, rng);
       test_conv(c, d);
     }
   }
@@ -285,10 +291,7 @@ LOWP_TEST(conv_heads_match_definition) {
       c.per_channel = rng() % 2 == 0;
       c.requant = rng() % 4 != 0;
       Data d = make_data(c, seed);
-      const int mode = static_cast<int>(seed % 3);
-      for (auto& v : d.wzp) v = mode == 0 ? 128 : static_cast<int32_t>(rng() % 256);
-      if (mode == 2 && d.wzp.size() > 1) d.wzp[0] = 128;
-      d.xzp = seed % 5 == 0 ? 0 : seed % 5 == 1 ? 255 : static_cast<int32_t>(rng() % 256);
+      draw_zero_points(d, static_cast<int>(seed % 3), static_cast<int>(seed % 5), rng);
       test_conv(c, d);
     }
   }
@@ -336,10 +339,7 @@ LOWP_TEST(conv_transpose_tiled_match_definition) {
       c.per_channel = rng() % 3 != 0;
       c.requant = rep != 1;
       Data d = make_data(c, seed);
-      const int mode = static_cast<int>(seed % 3);
-      for (auto& v : d.wzp) v = mode == 0 ? 128 : static_cast<int32_t>(rng() % 256);
-      if (mode == 2 && d.wzp.size() > 1) d.wzp[0] = 128;  // 128 next to others
-      d.xzp = rep == 0 ? 0 : rep == 1 ? 255 : static_cast<int32_t>(rng() % 256);
+      draw_zero_points(d, static_cast<int>(seed % 3), rep, rng);
       test_deconv(c, d);
     }
   }

@@ -391,16 +391,13 @@ void head_rows(const DirectConvJob& j, size_t begin, size_t end) {
                    ? avx512::broadcast_lanes16(j.requant->multiplier[e], j.requant->shift[e])
                    : avx512::broadcast_lanes16(0, 0);
   }
-  // Dword m of the first permutes: quad m / 8 (+ 2 for the second) of
-  // pixel m % 8 of two vectors of four pixels; of the last: pixels 0..7
-  // from the first source, 8..15 from the second.
-  alignas(64) int32_t first_lo[16], first_hi[16];
-  for (int m = 0; m < 16; ++m) {
-    const int p = m % 8, q = m / 8;
-    first_lo[m] = (p < 4 ? 0 : 16) + 4 * (p % 4) + q;
-    first_hi[m] = first_lo[m] + 2;
-  }
-  const __m512i idx_lo = _mm512_load_si512(first_lo), idx_hi = _mm512_load_si512(first_hi);
+  // Dword m of the first permutes: quad m / 8 (+ 2 for idx_hi) of pixel
+  // m % 8 of two vectors of four pixels (dword 4 p + q of the first, 16 + 4
+  // (p - 4) + q of the second); of the last: pixels 0..7 from the first
+  // source, 8..15 from the second.
+  const __m512i idx_lo =
+      _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+  const __m512i idx_hi = _mm512_add_epi32(idx_lo, _mm512_set1_epi32(2));
   const __m512i idx_q0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
   const __m512i idx_q1 = _mm512_add_epi32(idx_q0, _mm512_set1_epi32(8));
   const avx512::OutputClamp16 clamp(j.zero_point, j.qmin, j.qmax);
