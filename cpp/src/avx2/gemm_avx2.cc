@@ -71,12 +71,7 @@ void pack_a_6x2_avx2(const uint8_t* a, size_t lda, size_t rows, size_t k_valid, 
         return _mm256_cvtepu8_epi16(
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + 2 * p)));
       };
-      if (p % 32 == 0) {
-        // The next micro-panel's rows, one 64-byte line each per 4 steps.
-        const uint8_t* next = a + kMr * lda + 2 * p;
-        for (size_t i = 0; i < kMr; ++i)
-          _mm_prefetch(reinterpret_cast<const char*>(next + i * lda), _MM_HINT_T0);
-      }
+      if (p % 32 == 0) x86::prefetch_next_panel<kMr>(a, lda, 2 * p);  // per 4 steps
       r[0] = row(a);
       r[1] = row(a + lda);
       r[2] = row(a + 2 * lda);

@@ -114,16 +114,9 @@ void pack_a_12x4_avx512(const uint8_t* a, size_t lda, size_t rows, size_t k_vali
   if (rows == kMr) {  // whole rows and whole steps: no checks
     for (; 4 * g + 32 <= k_valid && g + 8 <= groups; g += 8) {
       const size_t k = 4 * g;
-      if (k % 64 == 0) {
-        // The next micro-panel's rows, one 64-byte line each per 2 steps (as
-        // pack_a_6x2_avx2: with N = 32 each packed byte feeds two tiles,
-        // and the pack waited on its loads of A). A prefetch past the end
-        // of A is only a hint: it neither faults nor reads.
-        const uint8_t* next = a + kMr * lda + k;
-#pragma GCC unroll 12
-        for (size_t i = 0; i < kMr; ++i)
-          _mm_prefetch(reinterpret_cast<const char*>(next + i * lda), _MM_HINT_T0);
-      }
+      // With N = 32 each packed byte feeds two tiles, and the pack waited
+      // on its loads of A.
+      if (k % 64 == 0) x86::prefetch_next_panel<kMr>(a, lda, k);  // per 2 steps
 #pragma GCC unroll 4
       for (size_t b = 0; b < kBlocks; ++b) {
         const size_t i = 4 * b;

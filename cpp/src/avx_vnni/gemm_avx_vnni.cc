@@ -86,15 +86,7 @@ void pack_a_6x4_avxvnni(const uint8_t* a, size_t lda, size_t rows, size_t k_vali
   for (size_t q = 0; q < groups; q += 8) {
     const size_t k = kKr * q;
     if (rows == kMr && k + 32 <= k_valid) {
-      if (k % 64 == 0) {
-        // The next micro-panel's rows, a 64-byte line each per 2 steps (as
-        // pack_a_6x2_avx2; a prefetch past the end of A neither faults nor
-        // reads).
-        const uint8_t* next = a + kMr * lda + k;
-#pragma GCC unroll 6
-        for (size_t i = 0; i < kMr; ++i)
-          _mm_prefetch(reinterpret_cast<const char*>(next + i * lda), _MM_HINT_T0);
-      }
+      if (k % 64 == 0) x86::prefetch_next_panel<kMr>(a, lda, k);  // per 2 steps
       const uint8_t* a3 = a + 3 * lda;
       r[0] = load256(a + k);
       r[1] = load256(a + lda + k);

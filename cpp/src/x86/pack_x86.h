@@ -22,6 +22,19 @@ alignas(16) const uint8_t kSlide[32] = {
     0,    1,    2,    3,    4,    5,    6,    7,    8,    9,    10,   11,   12,   13,   14,   15,
     0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80};
 
+// Prefetches the 64-byte line at byte k of each of the kRows rows of the
+// micro-panel after the one at `a` (row stride lda): the packs call it once
+// per 64 bytes of K, so that A's next panel is in cache when they get there.
+// A prefetch is only a hint, and the address is formed as an integer: past
+// the end of A it neither faults nor reads, nor forms an out-of-range pointer.
+template <size_t kRows>
+inline void prefetch_next_panel(const uint8_t* a, size_t lda, size_t k) {
+  const uintptr_t next = reinterpret_cast<uintptr_t>(a) + kRows * lda + k;
+#pragma GCC unroll 12
+  for (size_t i = 0; i < kRows; ++i)
+    _mm_prefetch(reinterpret_cast<const char*>(next + i * lda), _MM_HINT_T0);
+}
+
 inline __m128i keep_first(size_t n) {
   return _mm_loadu_si128(reinterpret_cast<const __m128i*>(kKeep + 32 - n));
 }
