@@ -133,6 +133,17 @@ void fused_output_stage(const lowp::GemmKernel& kn) {
           .requant(rq)
           .shifts(r[0], r[1])
           .test(kn);
+    // Sums next to the rounding ties of every shift, and at the ends of
+    // int32 (the output zero point 128 leaves results in [-128, 127]).
+    for (int shift = -31; shift <= 3; ++shift)
+      T().k(k)
+          .a_zero_point(37)
+          .fill_a(37)
+          .bias_at_ties()
+          .requant(rq)
+          .shifts(shift, rq == Requant::kPerTensor ? shift : std::min(shift + 6, 3))
+          .output_zero_point(128)
+          .test(kn);
     // Every clamp, output zero points at both ends.
     const int clamps[][2] = {{0, 255},   {5, 240}, {128, 128}, {0, 0},
                              {255, 255}, {0, 127}, {128, 255}};

@@ -97,6 +97,14 @@ class GemmUkernelTester {
     shift_lo_ = lo;
     return set(shift_hi_, hi);
   }
+  // Biases that set each column's sum (with fill_a(a_zero_point), the sum
+  // is the bias alone) next to a rounding tie of its multiplier and shift,
+  // where the result lands inside the output range, or at the ends of
+  // int32: checks the output stage's rounding at every shift.
+  GemmUkernelTester& bias_at_ties() {
+    bias_ = true;
+    return set(ties_, true);
+  }
   GemmUkernelTester& output_zero_point(int32_t v) { return set(out_zp_, v); }
   GemmUkernelTester& clamp(int32_t lo, int32_t hi) {
     qmin_ = lo;
@@ -322,6 +330,25 @@ class GemmUkernelTester {
           bias_ ? static_cast<int32_t>(rng() % (2 * span + 1)) - static_cast<int32_t>(span) : 0;
     }
     const size_t panels = (n + kn.nr - 1) / kn.nr;
+    if (requant_ != Requant::kNone) {
+      // Per-column tables cover columns [0, column + panels * nr) of the
+      // wider GEMM; entries past its N repeat real ones (ChannelTables).
+      const size_t count = requant_ == Requant::kPerTensor ? 1 : column_ + n;
+      d.mult.resize(count);
+      d.shift.resize(count);
+      const int lo = shift_range(k).first, hi = shift_range(k).second;
+      for (size_t i = 0; i < count; ++i) {
+        d.mult[i] = (1 << 30) + static_cast<int32_t>(rng() % (1u << 30));
+        d.shift[i] = lo + static_cast<int32_t>(rng() % uint32_t(hi - lo + 1));
+      }
+      if (count > 1) d.mult[column_] = INT32_MAX;  // the largest multiplier, once
+      const size_t size = requant_ == Requant::kPerTensor ? 1 : column_ + panels * kn.nr;
+      d.tables = std::make_unique<lowp::ChannelTables>(d.mult.data(), d.shift.data(), count, size);
+      if (ties_) {
+        for (size_t j = 0; j < n; ++j)
+          d.bias[j] = bias_at_tie(d, count == 1 ? 0 : column_ + j, rng);
+      }
+    }
     // Past n (columns never stored): an arbitrary offset and a zero point in
     // the range of real ones (the driver leaves zeros).
     d.col_offset.assign(panels * kn.nr, garbage());
@@ -337,22 +364,25 @@ class GemmUkernelTester {
                                              static_cast<uint32_t>(k) * azp * bzp - azp * colsum);
       d.b_zp_kernel[j] = d.b_zp[j] - (kn.b_flip == 0x80 ? 128 : 0);
     }
-    if (requant_ != Requant::kNone) {
-      // Per-column tables cover columns [0, column + panels * nr) of the
-      // wider GEMM; entries past its N repeat real ones (ChannelTables).
-      const size_t count = requant_ == Requant::kPerTensor ? 1 : column_ + n;
-      d.mult.resize(count);
-      d.shift.resize(count);
-      const int lo = shift_range(k).first, hi = shift_range(k).second;
-      for (size_t i = 0; i < count; ++i) {
-        d.mult[i] = (1 << 30) + static_cast<int32_t>(rng() % (1u << 30));
-        d.shift[i] = lo + static_cast<int32_t>(rng() % uint32_t(hi - lo + 1));
-      }
-      if (count > 1) d.mult[column_] = INT32_MAX;  // the largest multiplier, once
-      const size_t size = requant_ == Requant::kPerTensor ? 1 : column_ + panels * kn.nr;
-      d.tables = std::make_unique<lowp::ChannelTables>(d.mult.data(), d.shift.data(), count, size);
-    }
     return d;
+  }
+
+  // A sum x for channel ch whose exact x 2^left m / 2^(31 + right) lies
+  // within 2 / 2^31 of r + 1/2 for a random r in [-120, 120], the point
+  // where the roundings decide; one column in 8 gets an end of int32 (or
+  // one next to it) instead.
+  static int32_t bias_at_tie(const Data& d, size_t ch, std::mt19937& rng) {
+    static const int32_t kEnds[] = {INT32_MIN, INT32_MIN + 1, -(1 << 30) - 1, -(1 << 30),
+                                    (1 << 30), INT32_MAX - 1, INT32_MAX};
+    if (rng() % 8 == 0) return kEnds[rng() % 7];
+    const int shift = d.shift[ch];
+    const int left = shift > 0 ? shift : 0, right = shift < 0 ? -shift : 0;
+    const int64_t r = static_cast<int64_t>(rng() % 241) - 120;
+    // x = (2 r + 1) 2^(30 + right) / (m 2^left), in 128 bits, then +-2.
+    const __int128 num = static_cast<__int128>(2 * r + 1) << (30 + right);
+    const __int128 x =
+        num / (static_cast<__int128>(d.mult[ch]) << left) + static_cast<int64_t>(rng() % 5) - 2;
+    return static_cast<int32_t>(std::clamp<__int128>(x, INT32_MIN, INT32_MAX));
   }
 
   lowp::GemmTileOut tile_out(const lowp::GemmKernel&, const Data& d, size_t m, size_t n, void* c,
@@ -469,7 +499,7 @@ class GemmUkernelTester {
   }
 
   size_t rows_ = 0, cols_ = 0, k_ = 1, lda_ = 0, ldc_ = 0, k_block_ = 0, pack_piece_ = 0;
-  bool in_place_ = true, per_column_ = false, bias_ = false, shifts_set_ = false;
+  bool in_place_ = true, per_column_ = false, bias_ = false, shifts_set_ = false, ties_ = false;
   int32_t a_zp_ = 0, b_zp_ = 0;
   int fill_a_ = -1, fill_b_ = -1;
   Requant requant_ = Requant::kNone;
