@@ -221,7 +221,13 @@ struct GemmJob {
   const PackedB* packed;
   const uint8_t* a;
   size_t m, k, n, lda, ldc;
-  size_t mc, nc, n_blocks_n;
+  // Row blocks: tasks_m of them, block i covering micro-panels [i P /
+  // tasks_m, (i + 1) P / tasks_m) of the P = ceil(m / mr), so that they
+  // differ by at most one micro-panel (a fixed mc would leave the last block
+  // short: 512 rows in blocks of 72 give 7 x 72 + 8, and two threads 288 and
+  // 224 rows, at best 1.78x one thread).
+  size_t tasks_m, micro_panels;
+  size_t nc, n_blocks_n;
   const int32_t* col_offset;
   const int32_t* b_zero_point;
   bool b_zero_point_uniform;
@@ -240,8 +246,10 @@ void gemm_task(void* ctx, size_t task) {
   const GemmJob& j = *static_cast<const GemmJob*>(ctx);
   const GemmKernel& kn = *j.kn;
   const PackedB& pb = *j.packed;
-  const size_t m0 = (task / j.n_blocks_n) * j.mc, n0 = (task % j.n_blocks_n) * j.nc;
-  const size_t rows = std::min(j.mc, j.m - m0), cols = std::min(j.nc, j.n - n0);
+  const size_t ti = task / j.n_blocks_n, n0 = (task % j.n_blocks_n) * j.nc;
+  const size_t m0 = ti * j.micro_panels / j.tasks_m * kn.mr;
+  const size_t rows = std::min((ti + 1) * j.micro_panels / j.tasks_m * kn.mr, j.m) - m0;
+  const size_t cols = std::min(j.nc, j.n - n0);
   const size_t micro_panels = (rows + kn.mr - 1) / kn.mr;
   const size_t panels = (cols + kn.nr - 1) / kn.nr;
   const bool blocked = pb.kc < pb.k_padded;
@@ -391,7 +399,8 @@ void Gemm::Impl::run(const GemmCall& call) const {
       break;
     }
   }
-  job.mc = mc;
+  job.micro_panels = (m + kn.mr - 1) / kn.mr;
+  job.tasks_m = (m + mc - 1) / mc;
   job.nc = nc;
   job.n_blocks_n = (n + nc - 1) / nc;
   if (m == 1 && kn.gemv != nullptr && call.source == nullptr && call.sink == nullptr) {
