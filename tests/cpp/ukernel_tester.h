@@ -379,7 +379,8 @@ class GemmUkernelTester {
     const int left = shift > 0 ? shift : 0, right = shift < 0 ? -shift : 0;
     const int64_t r = static_cast<int64_t>(rng() % 241) - 120;
     // x = (2 r + 1) 2^(30 + right) / (m 2^left), in 128 bits, then +-2.
-    const __int128 num = static_cast<__int128>(2 * r + 1) << (30 + right);
+    const __int128 num =
+        static_cast<__int128>(2 * r + 1) * (static_cast<__int128>(1) << (30 + right));
     const __int128 x =
         num / (static_cast<__int128>(d.mult[ch]) << left) + static_cast<int64_t>(rng() % 5) - 2;
     return static_cast<int32_t>(std::clamp<__int128>(x, INT32_MIN, INT32_MAX));
