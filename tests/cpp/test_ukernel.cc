@@ -138,7 +138,6 @@ void fused_output_stage(const lowp::GemmKernel& kn) {
     for (int shift = -31; shift <= 3; ++shift)
       T().k(k)
           .a_zero_point(37)
-          .fill_a(37)
           .bias_at_ties()
           .requant(rq)
           .shifts(shift, rq == Requant::kPerTensor ? shift : std::min(shift + 6, 3))

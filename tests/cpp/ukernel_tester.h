@@ -28,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
@@ -97,10 +98,10 @@ class GemmUkernelTester {
     shift_lo_ = lo;
     return set(shift_hi_, hi);
   }
-  // Biases that set each column's sum (with fill_a(a_zero_point), the sum
-  // is the bias alone) next to a rounding tie of its multiplier and shift,
-  // where the result lands inside the output range, or at the ends of
-  // int32: checks the output stage's rounding at every shift.
+  // Biases that set each column's sum next to a rounding tie of its
+  // multiplier and shift, where the result lands inside the output range,
+  // or at the ends of int32: checks the output stage's rounding at every
+  // shift. A is filled with its zero point, so that the sum is the bias.
   GemmUkernelTester& bias_at_ties() {
     bias_ = true;
     return set(ties_, true);
@@ -257,7 +258,7 @@ class GemmUkernelTester {
                   ldc_ ? ldc_ : (cols_ ? cols_ : kn.nr) + 3, block_size(kn), pack_piece_,
                   in_place_ ? "in-place" : "two-buffers", a_zp_,
                   per_column_ ? "per-column" : std::to_string(b_zp_).c_str(), bias_ ? " bias" : "",
-                  fill_a_, fill_b_, rq, shift_range(k_).first, shift_range(k_).second, out_zp_,
+                  a_fill(), fill_b_, rq, shift_range(k_).first, shift_range(k_).second, out_zp_,
                   qmin_, qmax_, column_, seed_);
     return text;
   }
@@ -296,6 +297,8 @@ class GemmUkernelTester {
     const int center = -std::min(log2k + 7, 29);
     return {center - 2, center + 2};
   }
+  // The constant A is filled with (-1: random).
+  int a_fill() const { return ties_ ? a_zp_ : fill_a_; }
   int32_t garbage() const { return static_cast<int32_t>(0x5EED0000u + seed_ * 7919u); }
   static bool canary_intact(const uint8_t* p, size_t n) {
     for (size_t i = 0; i < n; ++i)
@@ -313,7 +316,8 @@ class GemmUkernelTester {
     d.a.resize((m - 1) * d.lda + k);
     for (size_t i = 0; i < d.a.size(); ++i) {
       const bool in_row = i % d.lda < k;
-      d.a[i] = in_row && fill_a_ >= 0 ? static_cast<uint8_t>(fill_a_) : static_cast<uint8_t>(rng());
+      d.a[i] =
+          in_row && a_fill() >= 0 ? static_cast<uint8_t>(a_fill()) : static_cast<uint8_t>(rng());
     }
     d.b.resize(k * n);
     for (auto& v : d.b)
@@ -374,7 +378,7 @@ class GemmUkernelTester {
   static int32_t bias_at_tie(const Data& d, size_t ch, std::mt19937& rng) {
     static const int32_t kEnds[] = {INT32_MIN, INT32_MIN + 1, -(1 << 30) - 1, -(1 << 30),
                                     (1 << 30), INT32_MAX - 1, INT32_MAX};
-    if (rng() % 8 == 0) return kEnds[rng() % 7];
+    if (rng() % 8 == 0) return kEnds[rng() % std::size(kEnds)];
     const int shift = d.shift[ch];
     const int left = shift > 0 ? shift : 0, right = shift < 0 ? -shift : 0;
     const int64_t r = static_cast<int64_t>(rng() % 241) - 120;
